@@ -1,0 +1,46 @@
+"""metabook: the meta-learning implementations behind the book.
+
+The package a reader can read in an evening: an episode type and sampler, task
+families, a functional inner loop, MAML / FOMAML / Reptile / ProtoNet on top of it,
+a training loop and an evaluator with confidence intervals.
+"""
+
+from . import config
+from .algorithms import MAML, GradientLearner, JointTraining, ProtoNet, Reptile
+from .device import get_device, set_seed
+from .episode import Episode
+from .errors import ConfigError, DeviceError, EpisodeError, MetabookError, NonFiniteLossError
+from .evaluate import Estimate, evaluate, mean_ci
+from .inner import adapt
+from .models import MLP
+from .sampler import EpisodeSampler
+from .tasks import SinusoidTasks
+from .train import History, meta_train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAML",
+    "MLP",
+    "ConfigError",
+    "DeviceError",
+    "Episode",
+    "EpisodeError",
+    "EpisodeSampler",
+    "Estimate",
+    "GradientLearner",
+    "History",
+    "JointTraining",
+    "MetabookError",
+    "NonFiniteLossError",
+    "ProtoNet",
+    "Reptile",
+    "SinusoidTasks",
+    "adapt",
+    "config",
+    "evaluate",
+    "get_device",
+    "mean_ci",
+    "meta_train",
+    "set_seed",
+]

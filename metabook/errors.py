@@ -1,0 +1,26 @@
+"""The errors metabook raises for bad input.
+
+Every message names the offending value, so a learner sees what to change without
+reading a torch traceback. All of them are ``ValueError`` subclasses, so ``except
+ValueError`` keeps working for code that does not know metabook.
+"""
+
+
+class MetabookError(ValueError):
+    """Base class for metabook's input errors."""
+
+
+class EpisodeError(MetabookError):
+    """An episode cannot be built: impossible ``n_way``/``k_shot``/``n_query`` or bad shapes."""
+
+
+class DeviceError(MetabookError):
+    """An unknown or unavailable device was asked for."""
+
+
+class NonFiniteLossError(MetabookError, FloatingPointError):
+    """A loss became ``nan`` or ``inf`` inside an inner loop (usually: ``inner_lr`` too large)."""
+
+
+class ConfigError(MetabookError):
+    """A configuration value is out of range."""

@@ -1,0 +1,112 @@
+"""The meta-training loop shared by every algorithm."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .episode import Episode
+from .errors import ConfigError
+
+
+class MetaLearner(Protocol):
+    model: torch.nn.Module
+
+    def backward(self, batch: Episode): ...
+
+    def task_metrics(self, batch: Episode, inner_steps: int | None = None) -> dict[str, Tensor]: ...
+
+
+@dataclass
+class History:
+    """What happened during meta-training.
+
+    Attributes:
+        loss: the mean query loss of every meta-step.
+        metrics: per-step means of the learner's other metrics (e.g. ``accuracy``).
+        seconds: wall-clock time of the whole run.
+        evals: ``(step, result)`` pairs from the optional ``evaluate_every`` hook.
+    """
+
+    loss: list[float] = field(default_factory=list)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    evals: list[tuple[int, object]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return len(self.loss)
+
+    @property
+    def seconds_per_step(self) -> float:
+        return self.seconds / max(1, self.steps)
+
+    def smoothed(self, window: int = 100) -> list[float]:
+        """Running mean of the loss over ``window`` steps (for plots)."""
+        out, total = [], 0.0
+        for i, v in enumerate(self.loss):
+            total += v
+            if i >= window:
+                total -= self.loss[i - window]
+            out.append(total / min(i + 1, window))
+        return out
+
+
+def meta_train(
+    learner: MetaLearner,
+    sample_batch: Callable[[], Episode],
+    optimizer: torch.optim.Optimizer,
+    meta_iters: int,
+    *,
+    progress: bool = True,
+    desc: str | None = None,
+    evaluate_every: int = 0,
+    evaluate: Callable[[], object] | None = None,
+) -> History:
+    """Run ``meta_iters`` meta-steps: sample a batch of tasks, ``backward``, ``step``.
+
+    Args:
+        learner: MAML, Reptile, ProtoNet, ... (anything with ``backward`` and ``model``).
+        sample_batch: returns a batched episode; it is moved to the model's device.
+        optimizer: the outer optimiser over ``learner.model.parameters()``.
+        meta_iters: number of meta-steps.
+        progress: show a ``tqdm`` progress bar.
+        desc: progress-bar label (defaults to the learner's repr).
+        evaluate_every: call ``evaluate()`` every this many steps (0: never).
+        evaluate: a callable returning anything worth keeping, e.g. validation accuracy.
+
+    Returns:
+        The run's :class:`History`.
+    """
+    if isinstance(meta_iters, bool) or not isinstance(meta_iters, int) or meta_iters < 0:
+        raise ConfigError(f"meta_iters={meta_iters!r} must be a non-negative int")
+    if evaluate_every and evaluate is None:
+        raise ConfigError(f"evaluate_every={evaluate_every} needs an evaluate= callable")
+    device = next(learner.model.parameters()).device
+    history = History()
+    learner.model.train()
+    start = time.perf_counter()
+    bar = tqdm(range(meta_iters), desc=desc or repr(learner), disable=not progress, mininterval=1.0)
+    for step in bar:
+        batch = sample_batch().to(device)
+        optimizer.zero_grad(set_to_none=True)
+        out = learner.backward(batch)
+        optimizer.step()
+        history.loss.append(out.loss.item())
+        for name, values in out.metrics.items():
+            if name != "loss":
+                history.metrics.setdefault(name, []).append(values.mean().item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
+        if evaluate_every and (step + 1) % evaluate_every == 0:
+            learner.model.eval()
+            history.evals.append((step + 1, evaluate()))
+            learner.model.train()
+    history.seconds = time.perf_counter() - start
+    learner.model.eval()
+    return history
