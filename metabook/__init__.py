@@ -5,7 +5,7 @@ families, a functional inner loop, MAML / FOMAML / Reptile / ProtoNet on top of 
 a training loop and an evaluator with confidence intervals.
 """
 
-from . import config
+from . import checks, config
 from .algorithms import MAML, GradientLearner, JointTraining, ProtoNet, Reptile
 from .device import get_device, set_seed
 from .episode import Episode
@@ -37,6 +37,7 @@ __all__ = [
     "Reptile",
     "SinusoidTasks",
     "adapt",
+    "checks",
     "config",
     "evaluate",
     "get_device",

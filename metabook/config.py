@@ -99,3 +99,20 @@ SINUSOID: Preset[SinusoidConfig] = Preset(
     full=SinusoidConfig(),
     quick=SinusoidConfig(meta_iters=300, eval_tasks=100),
 )
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    """The setup chapter: how long to time meta-steps when checking a machine."""
+
+    meta_iters: int = 200  # meta-steps timed per algorithm
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+ENVIRONMENT: Preset[EnvironmentConfig] = Preset(
+    full=EnvironmentConfig(),
+    quick=EnvironmentConfig(meta_iters=20),
+)

@@ -49,3 +49,14 @@ def test_every_notebook_is_in_the_toc():
         assert rel in toc, f"{rel} is not listed in _toc.yml"
     for entry in toc:
         assert (ROOT / f"{entry}.md").exists() or (ROOT / f"{entry}.ipynb").exists(), f"_toc.yml lists missing {entry}"
+
+
+def test_colab_install_cell_uses_the_configured_repository():
+    """The repository URL lives in _config.yml; each notebook's Colab cell must repeat it exactly."""
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        sources = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+        colab = [s for s in sources if "google.colab" in s]
+        assert colab, f"{path.name} has no Colab install cell"
+        assert f"git+{url}" in colab[0], f"{path.name}: Colab cell does not install from {url}"

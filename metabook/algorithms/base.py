@@ -9,8 +9,6 @@ outer update is (``backward``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,7 +16,7 @@ from torch.func import vmap
 
 from ..episode import Episode
 from ..errors import ConfigError, EpisodeError, NonFiniteLossError
-from ..inner import LossFn, Params, adapt, forward
+from ..inner import LossFn, Params, adapt, adapt_batch, batched_forward, forward
 
 
 def default_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -131,18 +129,6 @@ class GradientLearner:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _per_task(self, inner_steps: int, first_order: bool) -> Callable:
-        model, loss_fn, buffers, lr = self.model, self.loss_fn, self.buffers, self.inner_lr
-
-        def one_task(params: Params, sx: Tensor, sy: Tensor, qx: Tensor, qy: Tensor):
-            adapted, support_losses = adapt(
-                model, params, sx, sy, loss_fn, lr, inner_steps, first_order, buffers
-            )
-            out = forward(model, adapted, qx, buffers)
-            return loss_fn(out, qy), support_losses, out, adapted
-
-        return one_task
-
     def run_tasks(
         self,
         batch: Episode,
@@ -159,15 +145,18 @@ class GradientLearner:
             params: start from these parameters instead of the model's.
         """
         if not batch.batched:
-            raise EpisodeError("run_tasks needs a batched episode; use Episode.stack([...]) or ep[None]")
+            raise EpisodeError("run_tasks needs a batched episode; use Episode.stack([...]) or batch[i:i+1]")
         steps = self.inner_steps if inner_steps is None else _check_steps(inner_steps)
         fo = self.first_order if first_order is None else first_order
         params = self.params if params is None else params
-        fn = vmap(self._per_task(steps, fo), in_dims=(None, 0, 0, 0, 0), randomness=self.randomness)
-        q_loss, s_losses, out, adapted = fn(
-            params, batch.support_x, batch.support_y, batch.query_x, batch.query_y
+        buffers = self.buffers
+        adapted, support_losses = adapt_batch(
+            self.model, params, batch.support_x, batch.support_y, self.loss_fn,
+            self.inner_lr, steps, fo, buffers, self.randomness,
         )
-        outputs = TaskOutputs(q_loss, s_losses, out, adapted)
+        out = batched_forward(self.model, adapted, batch.query_x, buffers, self.randomness)
+        query_loss = vmap(self.loss_fn)(out, batch.query_y)
+        outputs = TaskOutputs(query_loss, support_losses, out, adapted)
         self._check_finite(outputs)
         return outputs
 

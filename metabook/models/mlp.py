@@ -26,3 +26,26 @@ class MLP(nn.Module):
         for layer in self.layers[:-1]:
             x = torch.relu(layer(x))
         return self.layers[-1](x)
+
+    def forward_batched(self, params: dict[str, Tensor], x: Tensor) -> Tensor:
+        """One forward pass per task, each with its own weights, in a few batched kernels.
+
+        Equivalent to ``vmap(functional_call(self, ...))`` over the task dimension,
+        but about twice as fast for small networks (see ``metabook.inner``).
+
+        Args:
+            params: name -> ``(B, *param_shape)``, one set of weights per task.
+            x: ``(B, ..., in_dim)``.
+
+        Returns:
+            ``(B, ..., out_dim)``.
+        """
+        b, lead = x.shape[0], x.shape[1:-1]
+        h = x.reshape(b, -1, x.shape[-1])  # (B, n, in_dim)
+        last = len(self.layers) - 1
+        for i in range(len(self.layers)):
+            w, bias = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]  # (B, out, in), (B, out)
+            h = torch.baddbmm(bias.unsqueeze(1), h, w.transpose(1, 2))  # (B, n, out)
+            if i < last:
+                h = torch.relu(h)
+        return h.reshape(b, *lead, h.shape[-1])
