@@ -11,7 +11,8 @@ from .device import get_device, set_seed
 from .episode import Episode
 from .errors import ConfigError, DeviceError, EpisodeError, MetabookError, NonFiniteLossError
 from .evaluate import Estimate, evaluate, mean_ci
-from .inner import adapt
+from .inner import adapt, adapt_batch
+from .profiling import Cost, measure, peak_memory, seconds_per_call
 from .models import MLP
 from .sampler import EpisodeSampler
 from .tasks import SinusoidTasks
@@ -37,6 +38,11 @@ __all__ = [
     "Reptile",
     "SinusoidTasks",
     "adapt",
+    "adapt_batch",
+    "Cost",
+    "measure",
+    "peak_memory",
+    "seconds_per_call",
     "checks",
     "config",
     "evaluate",

@@ -116,3 +116,89 @@ ENVIRONMENT: Preset[EnvironmentConfig] = Preset(
     full=EnvironmentConfig(),
     quick=EnvironmentConfig(meta_iters=20),
 )
+
+
+@dataclass(frozen=True)
+class EpisodesConfig:
+    """Part I, "Tasks and episodes": drawing and inspecting tasks (no long training)."""
+
+    n_way: int = 5
+    k_shot: int = 1
+    n_query: int = 5
+    n_plot_tasks: int = 6  # sinusoid tasks drawn in the first figure
+    n_episodes: int = 2000  # episodes sampled to show class frequencies are uniform
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+EPISODES: Preset[EpisodesConfig] = Preset(
+    full=EpisodesConfig(),
+    quick=EpisodesConfig(n_episodes=200),
+)
+
+
+@dataclass(frozen=True)
+class FirstOrderConfig:
+    """Part I, "First-order MAML and Reptile": MAML, FOMAML and Reptile on sinusoids.
+
+    Same tasks and model as :class:`SinusoidConfig`. Reptile needs several inner steps
+    (with one, its update is a scaled joint-training gradient) and uses an outer SGD
+    step size ``reptile_epsilon`` on θ − mean θ'.
+    """
+
+    hidden: tuple[int, ...] = (40, 40)
+    k_shot: int = 10
+    n_query: int = 10
+    inner_lr: float = 0.01
+    inner_steps: int = 1
+    reptile_inner_steps: int = 5
+    reptile_inner_lr: float = 0.01
+    reptile_epsilon: float = 1.0
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 25
+    meta_iters: int = 30_000
+    eval_tasks: int = 600
+    timing_steps: int = 50  # meta-steps timed per method for the cost table
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+FIRST_ORDER: Preset[FirstOrderConfig] = Preset(
+    full=FirstOrderConfig(),
+    quick=FirstOrderConfig(meta_iters=200, eval_tasks=100, timing_steps=5),
+)
+
+
+@dataclass(frozen=True)
+class ProtoNetConfig:
+    """Part I, "Prototypical Networks": 2-D synthetic classification episodes.
+
+    ProtoNet and MAML are meta-trained on the same episode family and evaluated on
+    the same ``eval_episodes`` test episodes.
+    """
+
+    n_way: int = 5
+    k_shots: tuple[int, ...] = (1, 5)
+    n_query: int = 15
+    hidden: tuple[int, ...] = (64, 64)
+    embed_dim: int = 16
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 16
+    meta_iters: int = 5_000
+    maml_inner_lr: float = 0.1
+    maml_inner_steps: int = 5
+    eval_episodes: int = 600
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+PROTONET: Preset[ProtoNetConfig] = Preset(
+    full=ProtoNetConfig(),
+    quick=ProtoNetConfig(meta_iters=150, eval_episodes=100),
+)

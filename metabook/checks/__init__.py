@@ -1,4 +1,4 @@
-"""Self-checks for the book's exercises.
+"""Self-checks for the book's exercises: generic checks here, one module per chapter beside it.
 
 Each check either prints a short confirmation or raises :class:`CheckFailed`
 with a message that says *what* is wrong and a hint at *why*, so a learner is

@@ -1,0 +1,77 @@
+"""Measuring what an algorithm costs: seconds per call and peak memory.
+
+Used by the chapters' comparison tables. Peak memory is the largest amount of memory
+allocated *during* the call, beyond what was allocated before it:
+
+* on CUDA, from the caching allocator's peak statistics;
+* on CPU, from PyTorch's profiler: every allocation and free is recorded per
+  operator, and the running total is replayed in time order. This counts tensors
+  PyTorch allocates (activations, the autograd graph, gradients), not Python objects.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
+    """Peak bytes allocated while ``fn()`` runs, above the level before it started."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        _sync(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fn()
+        _sync(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    current = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        current += event.self_cpu_memory_usage
+        peak = max(peak, current)
+    return peak
+
+
+def seconds_per_call(fn: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 20, rounds: int = 5, warmup: int = 3) -> float:
+    """Median over ``rounds`` of the mean time of ``repeats`` calls (after ``warmup`` calls)."""
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) / repeats)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Seconds per call and peak memory of one call."""
+
+    seconds: float
+    peak_bytes: int
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / 2**20
+
+
+def measure(fn: Callable[[], object], device: torch.device | str = "cpu", repeats: int = 20, rounds: int = 5) -> Cost:
+    """Both :func:`seconds_per_call` and :func:`peak_memory` of ``fn``."""
+    return Cost(seconds_per_call(fn, device, repeats, rounds), peak_memory(fn, device))
