@@ -256,6 +256,7 @@ class PageReport:
     broken_images: list[str] = field(default_factory=list)
     mermaid: list[dict[str, Any]] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    raw_tables: list[str] = field(default_factory=list)
 
 
 def _fetch(url: str) -> tuple[int, str]:
@@ -288,6 +289,14 @@ def _visit(driver: Any, base_url: str, page: str) -> PageReport:
     )
     report.resources = driver.execute_script(
         "return performance.getEntriesByType('resource').map((e) => e.name)"
+    )
+    # Markdown tables that reached the page as text (e.g. a display(Markdown(...)) output
+    # rendered as CommonMark) show up as visible lines of pipes and dashes (which
+    # SmartQuotes may have turned into en or em dashes).
+    report.raw_tables = driver.execute_script(
+        "return Array.from(document.querySelectorAll('p, div.output'))"
+        ".map((e) => e.innerText).filter((t) => /\\|\\s*:?(?:-{3,}|[\u2013\u2014]+):?\\s*\\|/.test(t))"
+        ".map((t) => t.slice(0, 120))"
     )
     report.console = driver.get_log("browser")
     return report
@@ -413,3 +422,10 @@ def test_internal_links_resolve(visit: Any, base_url: str, site_dir: Path, page:
         if fragment and target.suffix == ".html" and fragment not in _ids_in(target):
             problems.append(f"{href}: no element with id={fragment!r} in {target.relative_to(site_dir)}")
     assert not problems, f"{page}: broken internal links:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_tables_render(visit: Any, page: str) -> None:
+    """No Markdown table is left as raw text (pipes and dashes) on the page."""
+    report = visit(page)
+    assert not report.raw_tables, f"{page}: unrendered Markdown tables: {report.raw_tables}"
