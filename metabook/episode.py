@@ -122,8 +122,14 @@ class Episode:
         return Episode(
             *(getattr(self, name)[index] for name in _FIELDS),
             batched=keep,
-            info={k: (v[index] if isinstance(v, Tensor) and v.dim() > 0 else v) for k, v in self.info.items()},
+            info={k: (v[index] if self._per_task(v) else v) for k, v in self.info.items()},
         )
+
+    def _per_task(self, value: Any) -> bool:
+        """Whether an ``info`` value holds one entry per task (a tensor, or the list ``stack`` makes)."""
+        if isinstance(value, Tensor):
+            return value.dim() > 0
+        return isinstance(value, list) and len(value) == self.meta_batch_size
 
     def __iter__(self) -> Iterator["Episode"]:
         """Iterate over the tasks of a batched episode."""

@@ -138,3 +138,12 @@ def test_adapt_and_predict_reduce_support_loss():
     params = maml.adapt(ep, inner_steps=10)
     after = torch.nn.functional.mse_loss(maml.predict(params, ep.support_x), ep.support_y)
     assert after < before
+
+
+def test_peak_memory_counts_allocations_and_is_quiet(capfd):
+    """4 MB for a million floats, and the profiler's notices do not reach stderr."""
+    keep = []
+    assert mb.peak_memory(lambda: keep.append(torch.empty(1_000_000))) >= 4_000_000
+    assert mb.peak_memory(lambda: None) < 100_000
+    captured = capfd.readouterr()
+    assert "profiler" not in captured.err and "gpuGetDeviceCount" not in captured.err

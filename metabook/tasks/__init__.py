@@ -1,5 +1,6 @@
 """Task families: generators of episodes."""
 
 from .sinusoid import SinusoidTasks
+from .swirl import ClassPoints, Splits, SwirlClasses, swirl, unswirl
 
-__all__ = ["SinusoidTasks"]
+__all__ = ["ClassPoints", "SinusoidTasks", "Splits", "SwirlClasses", "swirl", "unswirl"]
