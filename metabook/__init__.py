@@ -9,7 +9,14 @@ from . import checks, config
 from .algorithms import MAML, GradientLearner, JointTraining, ProtoNet, Reptile
 from .device import get_device, set_seed
 from .episode import Episode
-from .errors import ConfigError, DeviceError, EpisodeError, MetabookError, NonFiniteLossError
+from .errors import (
+    ConfigError,
+    DeviceError,
+    EpisodeError,
+    MetabookError,
+    MissingDataError,
+    NonFiniteLossError,
+)
 from .evaluate import Estimate, evaluate, mean_ci
 from .inner import adapt, adapt_batch
 from .profiling import Cost, measure, peak_memory, seconds_per_call
@@ -33,6 +40,7 @@ __all__ = [
     "History",
     "JointTraining",
     "MetabookError",
+    "MissingDataError",
     "NonFiniteLossError",
     "ProtoNet",
     "Reptile",

@@ -24,3 +24,7 @@ class NonFiniteLossError(MetabookError, FloatingPointError):
 
 class ConfigError(MetabookError):
     """A configuration value is out of range."""
+
+
+class MissingDataError(MetabookError, ImportError):
+    """A task family's data package is not installed (the message says what to install)."""

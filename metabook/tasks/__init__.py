@@ -1,6 +1,23 @@
 """Task families: generators of episodes."""
 
+from .definitions import WordNetDefinitions
+from .languages import LANGUAGES, WordLanguages
 from .sinusoid import SinusoidTasks
 from .swirl import ClassPoints, Splits, SwirlClasses, swirl, unswirl
+from .text import ByteTokenizer, CharTokenizer, ClassTexts, TextSplits
 
-__all__ = ["ClassPoints", "SinusoidTasks", "Splits", "SwirlClasses", "swirl", "unswirl"]
+__all__ = [
+    "LANGUAGES",
+    "ByteTokenizer",
+    "CharTokenizer",
+    "ClassPoints",
+    "ClassTexts",
+    "SinusoidTasks",
+    "Splits",
+    "SwirlClasses",
+    "TextSplits",
+    "WordLanguages",
+    "WordNetDefinitions",
+    "swirl",
+    "unswirl",
+]

@@ -1,0 +1,277 @@
+"""What the text task families share: tokenisers, labelled splits, class splitting.
+
+A text family (:class:`~metabook.tasks.WordNetDefinitions`,
+:class:`~metabook.tasks.WordLanguages`) loads a :class:`TextSplits`: meta-train,
+meta-validation and meta-test :class:`ClassTexts` with no class in common, and the
+tokeniser that turns a list of strings into a padded ``LongTensor``::
+
+    data = WordLanguages().load()
+    sampler = data.sampler("train", n_way=5, k_shot=1, n_query=15)
+    episode = sampler.sample()        # support_x: (5, max_len) int64, 0 = padding
+
+Models trained from scratch read bytes (:class:`ByteTokenizer`, 256 symbols, any
+script) or characters (:class:`CharTokenizer`, an alphabet fitted on the
+meta-training texts; characters outside it become ``unk_id``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field, replace
+from importlib.machinery import ModuleSpec
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, MissingDataError
+from ..sampler import EpisodeSampler
+
+SPLITS = ("train", "val", "test")
+
+
+def require(package: str, install: str, purpose: str) -> ModuleSpec:
+    """The import spec of ``package`` (not imported), or a :class:`MissingDataError` saying how to install it."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise MissingDataError(
+            f"{purpose} needs the Python package {package!r}, which is not installed; "
+            f"install it with: pip install {install}"
+        )
+    return spec
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+# ------------------------------------------------------------------ tokenisers
+@dataclass(frozen=True)
+class ByteTokenizer:
+    """UTF-8 bytes as ids: byte ``b`` is id ``b + 1``, id 0 is padding.
+
+    Calling it encodes, so it can be passed as ``EpisodeSampler(collate=...)``.
+    Texts longer than ``max_len`` bytes are cut (possibly inside a multi-byte
+    character, which :meth:`decode` shows as U+FFFD).
+
+    Args:
+        max_len: ids per text; every encoded batch is ``(n, max_len)``.
+    """
+
+    max_len: int = 64
+    pad_id: int = field(default=0, init=False)
+    vocab_size: int = field(default=257, init=False)
+
+    def __post_init__(self) -> None:
+        check_count("max_len", self.max_len, 1)
+
+    def encode(self, texts: Sequence[str]) -> Tensor:
+        """``(len(texts), max_len)`` int64 ids, right-padded with ``pad_id``."""
+        out = np.zeros((len(texts), self.max_len), dtype=np.int64)
+        for i, text in enumerate(texts):
+            raw = np.frombuffer(text.encode("utf-8")[: self.max_len], dtype=np.uint8)
+            out[i, : len(raw)] = raw + 1
+        return torch.from_numpy(out)
+
+    __call__ = encode
+
+    def decode(self, ids: Tensor) -> list[str]:
+        """The texts of a ``(n, max_len)`` batch of ids (padding dropped)."""
+        rows = ids.reshape(-1, ids.shape[-1]).tolist()
+        return [bytes(v - 1 for v in row if v != self.pad_id).decode("utf-8", errors="replace") for row in rows]
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """Unicode characters as ids: 0 is padding, 1 an unknown character, then ``alphabet``.
+
+    Build one from the meta-training texts with :meth:`fit`: characters that only
+    meta-test texts use (a script never seen in training) become ``unk_id``.
+
+    Args:
+        alphabet: the known characters, in id order (ids ``2 .. len(alphabet)+1``).
+        max_len: ids per text (characters beyond it are cut).
+    """
+
+    alphabet: str
+    max_len: int = 32
+    pad_id: int = field(default=0, init=False)
+    unk_id: int = field(default=1, init=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_count("max_len", self.max_len, 1)
+        if not isinstance(self.alphabet, str) or not self.alphabet:
+            raise ConfigError(f"alphabet={self.alphabet!r} must be a non-empty string")
+        if len(set(self.alphabet)) != len(self.alphabet):
+            raise ConfigError("alphabet has repeated characters")
+        object.__setattr__(self, "_index", {ch: i + 2 for i, ch in enumerate(self.alphabet)})
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], max_len: int = 32) -> "CharTokenizer":
+        """A tokeniser whose alphabet is every character of ``texts`` (sorted)."""
+        return cls("".join(sorted(set("".join(texts)))), max_len)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.alphabet) + 2
+
+    def encode(self, texts: Sequence[str]) -> Tensor:
+        """``(len(texts), max_len)`` int64 ids, right-padded with ``pad_id``."""
+        out = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        for i, text in enumerate(texts):
+            ids = [self._index.get(ch, self.unk_id) for ch in text[: self.max_len]]
+            out[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        return out
+
+    __call__ = encode
+
+    def decode(self, ids: Tensor) -> list[str]:
+        """The texts of a ``(n, max_len)`` batch of ids (padding dropped, unknowns as U+FFFD)."""
+        chars = "\x00\ufffd" + self.alphabet
+        rows = ids.reshape(-1, ids.shape[-1]).tolist()
+        return ["".join(chars[v] for v in row if v != self.pad_id) for row in rows]
+
+
+Tokenizer = ByteTokenizer | CharTokenizer
+
+
+def make_tokenizer(unit: str, max_len: int, train_texts: Sequence[str]) -> Tokenizer:
+    """``"bytes"``: a :class:`ByteTokenizer`; ``"chars"``: a :class:`CharTokenizer` fitted on ``train_texts``."""
+    if unit == "bytes":
+        return ByteTokenizer(max_len)
+    if unit == "chars":
+        return CharTokenizer.fit(train_texts, max_len)
+    raise ConfigError(f"unit={unit!r} must be 'bytes' or 'chars'")
+
+
+# ---------------------------------------------------------------- the splits
+@dataclass(frozen=True)
+class ClassTexts:
+    """The labelled texts of one split.
+
+    Attributes:
+        texts: the examples, class by class.
+        labels: ``(n,)`` int64; ``labels[i]`` indexes ``classes`` (ids are local to the split).
+        classes: a stable key per class (``"dog.n.01"``, ``"fi"``), in the seeded
+            order of the split, so ``classes[:m]`` are ``m`` random classes and
+            larger prefixes contain smaller ones.
+        class_names: a readable name per class (``"dog"``, ``"Finnish"``).
+    """
+
+    texts: tuple[str, ...]
+    labels: Tensor
+    classes: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    @staticmethod
+    def from_groups(groups: Sequence[tuple[str, str, Sequence[str]]]) -> "ClassTexts":
+        """Build a split from ``(key, name, texts)`` per class, labelled ``0, 1, ...`` in that order."""
+        texts = tuple(t for _, _, ts in groups for t in ts)
+        labels = torch.repeat_interleave(torch.arange(len(groups)), torch.tensor([len(ts) for _, _, ts in groups]))
+        return ClassTexts(texts, labels, tuple(k for k, _, _ in groups), tuple(n for _, n, _ in groups))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def texts_of(self, cls: int | str) -> list[str]:
+        """The texts of one class, given its label or its key."""
+        label = self.classes.index(cls) if isinstance(cls, str) else cls
+        return [self.texts[i] for i in torch.nonzero(self.labels == label).flatten().tolist()]
+
+    def subset(self, classes: Sequence[str]) -> "ClassTexts":
+        """The same data restricted to ``classes`` (keys), relabelled ``0, 1, ...`` in the given order."""
+        unknown = [c for c in classes if c not in self.classes]
+        if unknown:
+            raise ConfigError(f"classes {unknown} are not in this split (it has {list(self.classes)})")
+        if len(set(classes)) != len(classes):
+            raise ConfigError(f"classes {list(classes)} has repeats")
+        names = dict(zip(self.classes, self.class_names))
+        return ClassTexts.from_groups([(c, names[c], self.texts_of(c)) for c in classes])
+
+    def sampler(
+        self,
+        n_way: int,
+        k_shot: int,
+        n_query: int,
+        collate: Tokenizer,
+        generator: torch.Generator | None = None,
+    ) -> EpisodeSampler:
+        """An :class:`~metabook.EpisodeSampler` over this split; ``collate`` turns texts into ids."""
+        return EpisodeSampler(self.texts, self.labels, n_way, k_shot, n_query, generator=generator, collate=collate)
+
+
+@dataclass(frozen=True)
+class TextSplits:
+    """Meta-train, meta-validation and meta-test classes (disjoint) and their tokeniser.
+
+    Episodes from :meth:`sampler` have ``support_x`` of shape
+    ``(n_way * k_shot, tokenizer.max_len)`` and ``info["classes"]``, the labels of
+    the episode's classes in the split (``split.classes[i]`` is the key).
+    """
+
+    train: ClassTexts
+    val: ClassTexts
+    test: ClassTexts
+    tokenizer: Tokenizer
+
+    def __iter__(self) -> Iterator[ClassTexts]:
+        return iter((self.train, self.val, self.test))
+
+    def __getitem__(self, split: str) -> ClassTexts:
+        if split not in SPLITS:
+            raise ConfigError(f"split={split!r} must be one of {SPLITS}")
+        return getattr(self, split)
+
+    def sampler(
+        self, split: str, n_way: int, k_shot: int, n_query: int, generator: torch.Generator | None = None
+    ) -> EpisodeSampler:
+        """An :class:`~metabook.EpisodeSampler` of ``n_way``-way ``k_shot``-shot episodes over ``split``."""
+        return self[split].sampler(n_way, k_shot, n_query, self.tokenizer, generator)
+
+    def with_tokenizer(self, tokenizer: Tokenizer) -> "TextSplits":
+        """The same splits encoded by another tokeniser."""
+        return replace(self, tokenizer=tokenizer)
+
+
+def check_fractions(fractions: Sequence[float]) -> None:
+    if (
+        not isinstance(fractions, (tuple, list))
+        or len(fractions) != 3
+        or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0 for f in fractions)
+    ):
+        raise ConfigError(f"fractions={fractions!r} must be three positive numbers (train, val, test)")
+
+
+def split_sizes(n_classes: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
+    """Classes per split: validation and test get ``round(fraction * n_classes)``, training the rest."""
+    check_fractions(fractions)
+    total = sum(fractions)
+    n_val = round(fractions[1] / total * n_classes)
+    n_test = round(fractions[2] / total * n_classes)
+    sizes = (n_classes - n_val - n_test, n_val, n_test)
+    if min(sizes) < 2:
+        raise ConfigError(
+            f"{n_classes} classes split by fractions={fractions} gives {sizes} classes; "
+            "every split needs at least 2"
+        )
+    return sizes
+
+
+def seeded_order(keys: Sequence[str], seed: int) -> list[str]:
+    """``keys`` sorted, then shuffled by a generator seeded with ``seed``."""
+    keys = sorted(keys)
+    perm = torch.randperm(len(keys), generator=torch.Generator().manual_seed(seed))
+    return [keys[i] for i in perm.tolist()]
