@@ -1,5 +1,14 @@
 """Models. Any ``nn.Module`` works with metabook's algorithms; these are the book's."""
 
-from .mlp import MLP
+from torch import nn
 
-__all__ = ["MLP"]
+from .mlp import MLP
+from .transformer import TransformerClassifier, TransformerConfig, TransformerEncoder
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """The number of scalars in ``model``'s parameters (by default only those with ``requires_grad``)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+__all__ = ["MLP", "TransformerClassifier", "TransformerConfig", "TransformerEncoder", "count_parameters"]
