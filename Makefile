@@ -38,19 +38,22 @@ book: setup
 	@echo "The book is in _build/html/index.html"
 
 # ---------------------------------------------------------------- tests
+# One OpenMP thread: the quick-size models are tiny, one thread is as fast as two on
+# them, and a second thread spinning on a busy 2-core machine can slow them tenfold.
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 METABOOK_QUICK=1
 # Executed notebooks run with the network blocked (tests/kernel_offline.py).
 $(IPYDIR)/profile_default/startup/00-offline.py: tests/kernel_offline.py
 	mkdir -p $(dir $@)
 	cp $< $@
 
 unit: setup
-	METABOOK_QUICK=1 CI=$${CI:-} $(PY) -m pytest tests -m "not site"
+	$(TEST_ENV) CI=$${CI:-} $(PY) -m pytest tests -m "not site"
 
 notebooks: setup $(IPYDIR)/profile_default/startup/00-offline.py
-	METABOOK_QUICK=1 IPYTHONDIR=$(abspath $(IPYDIR)) $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
+	$(TEST_ENV) IPYTHONDIR=$(abspath $(IPYDIR)) $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 site-quick: setup $(IPYDIR)/profile_default/startup/00-offline.py
-	METABOOK_QUICK=1 IPYTHONDIR=$(abspath $(IPYDIR)) $(JB) build . --path-output $(TEST_DIR) -W -n --keep-going
+	$(TEST_ENV) IPYTHONDIR=$(abspath $(IPYDIR)) $(JB) build . --path-output $(TEST_DIR) -W -n --keep-going
 
 site-check: setup
 	METABOOK_SITE_DIR=$(TEST_DIR)/_build/html $(PY) -m pytest tests/test_site.py -m site
