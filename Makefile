@@ -33,8 +33,10 @@ $(STAMP): $(PY) requirements.txt pyproject.toml scripts/install_learn2learn.sh s
 setup: $(STAMP)
 
 # ----------------------------------------------------------------- book
+# TQDM_DISABLE=1: no progress bars in executed chapters (a static page cannot animate
+# them, and as notebook widgets they would pull a widget manager from a CDN).
 book: setup
-	$(JB) build . -W -n --keep-going
+	TQDM_DISABLE=1 $(JB) build . -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
 # ---------------------------------------------------------------- tests
@@ -53,7 +55,7 @@ notebooks: setup $(IPYDIR)/profile_default/startup/00-offline.py
 	$(TEST_ENV) IPYTHONDIR=$(abspath $(IPYDIR)) $(PY) -m pytest --nbval-lax notebooks -p no:cacheprovider
 
 site-quick: setup $(IPYDIR)/profile_default/startup/00-offline.py
-	$(TEST_ENV) IPYTHONDIR=$(abspath $(IPYDIR)) $(JB) build . --path-output $(TEST_DIR) -W -n --keep-going
+	$(TEST_ENV) TQDM_DISABLE=1 IPYTHONDIR=$(abspath $(IPYDIR)) $(JB) build . --path-output $(TEST_DIR) -W -n --keep-going
 
 site-check: setup
 	METABOOK_SITE_DIR=$(TEST_DIR)/_build/html $(PY) -m pytest tests/test_site.py -m site

@@ -91,7 +91,11 @@ def meta_train(
     history = History()
     learner.model.train()
     start = time.perf_counter()
-    bar = tqdm(range(meta_iters), desc=desc or repr(learner), disable=not progress, mininterval=1.0)
+    # ``disable`` is passed only to switch the bar off, so that tqdm's own environment
+    # variable TQDM_DISABLE=1 (set by the site builds: a static page cannot show a live
+    # bar) still applies when ``progress`` is True.
+    off = {} if progress else {"disable": True}
+    bar = tqdm(range(meta_iters), desc=desc or repr(learner), mininterval=1.0, **off)
     for step in bar:
         batch = sample_batch().to(device)
         optimizer.zero_grad(set_to_none=True)
