@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -91,11 +92,10 @@ def meta_train(
     history = History()
     learner.model.train()
     start = time.perf_counter()
-    # ``disable`` is passed only to switch the bar off, so that tqdm's own environment
-    # variable TQDM_DISABLE=1 (set by the site builds: a static page cannot show a live
-    # bar) still applies when ``progress`` is True.
-    off = {} if progress else {"disable": True}
-    bar = tqdm(range(meta_iters), desc=desc or repr(learner), mininterval=1.0, **off)
+    # TQDM_DISABLE=1 (set by the site builds: a static page cannot show a live bar) turns
+    # the bar off too. It is read here because tqdm's notebook bar ignores it.
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}
+    bar = tqdm(range(meta_iters), desc=desc or repr(learner), mininterval=1.0, disable=quiet or not progress)
     for step in bar:
         batch = sample_batch().to(device)
         optimizer.zero_grad(set_to_none=True)

@@ -147,3 +147,26 @@ def test_peak_memory_counts_allocations_and_is_quiet(capfd):
     assert mb.peak_memory(lambda: None) < 100_000
     captured = capfd.readouterr()
     assert "profiler" not in captured.err and "gpuGetDeviceCount" not in captured.err
+
+
+def test_progress_bar_respects_tqdm_disable(monkeypatch, capsys):
+    """Site builds set TQDM_DISABLE=1; meta_train must then draw no bar, even in a notebook."""
+    import tqdm.auto
+
+    seen = {}
+
+    class Spy(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            seen["disable"] = kwargs.get("disable")
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(mb.train, "tqdm", Spy)
+    g = mb.set_seed(0)
+    learner = mb.MAML(mb.MLP(), 0.01)
+    opt = torch.optim.SGD(learner.model.parameters(), 0.1)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    mb.meta_train(learner, lambda: mb.SinusoidTasks().sample(2, 3, 3, g), opt, 2)
+    assert seen["disable"] is True
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    mb.meta_train(learner, lambda: mb.SinusoidTasks().sample(2, 3, 3, g), opt, 2)
+    assert seen["disable"] is False
