@@ -28,3 +28,12 @@ class ConfigError(MetabookError):
 
 class MissingDataError(MetabookError, ImportError):
     """A task family's data package is not installed (the message says what to install)."""
+
+
+def check_int(name: str, value: object, minimum: int, error: type[MetabookError] = ConfigError) -> int:
+    """``value`` must be an int (not a bool) of at least ``minimum``; the error names both."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise error(f"{name}={value!r} must be an int")
+    if value < minimum:
+        raise error(f"{name}={value} must be at least {minimum}")
+    return value

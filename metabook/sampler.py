@@ -8,15 +8,11 @@ import torch
 from torch import Tensor
 
 from .episode import Episode
-from .errors import EpisodeError
+from .errors import EpisodeError, check_int
 
 
 def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise EpisodeError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise EpisodeError(f"{name}={value} must be at least {minimum}")
-    return value
+    return check_int(name, value, minimum, EpisodeError)
 
 
 class EpisodeSampler:

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
 from ..sampler import EpisodeSampler
 
 
@@ -87,11 +87,7 @@ def _positive(name: str, value: object, allow_zero: bool = False) -> None:
         raise ConfigError(f"{name}={value!r} must be {'non-negative' if allow_zero else 'positive'}")
 
 
-def _count(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be at least {minimum}")
+_count = check_int
 
 
 @dataclass(frozen=True)

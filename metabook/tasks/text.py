@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError, MissingDataError
+from ..errors import ConfigError, MissingDataError, check_int
 from ..sampler import EpisodeSampler
 
 SPLITS = ("train", "val", "test")
@@ -45,12 +45,7 @@ def require(package: str, install: str, purpose: str) -> ModuleSpec:
     return spec
 
 
-def check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r} must be an int")
-    if value < minimum:
-        raise ConfigError(f"{name}={value} must be at least {minimum}")
-    return value
+check_count = check_int  # validation of counts, shared with the rest of metabook
 
 
 # ------------------------------------------------------------------ tokenisers
