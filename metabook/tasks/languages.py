@@ -170,6 +170,11 @@ class WordLanguages:
         check_count("pool", self.pool, 1)
         check_count("max_len", self.max_len, 1)
         check_count("seed", self.seed, 0)
+        if self.unit not in ("bytes", "chars"):
+            raise ConfigError(
+                f"unit={self.unit!r} must be 'bytes' or 'chars': every example is one word, so a word "
+                "vocabulary would turn every unseen word into the unknown id"
+            )
         if self.shared not in ("drop", "keep"):
             raise ConfigError(f"shared={self.shared!r} must be 'drop' or 'keep'")
         selected = self.selected()

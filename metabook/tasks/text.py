@@ -10,13 +10,17 @@ tokeniser that turns a list of strings into a padded ``LongTensor``::
     episode = sampler.sample()        # support_x: (5, max_len) int64, 0 = padding
 
 Models trained from scratch read bytes (:class:`ByteTokenizer`, 256 symbols, any
-script) or characters (:class:`CharTokenizer`, an alphabet fitted on the
-meta-training texts; characters outside it become ``unk_id``).
+script), characters (:class:`CharTokenizer`, an alphabet fitted on the
+meta-training texts; characters outside it become ``unk_id``) or words
+(:class:`WordTokenizer`, a vocabulary fitted on the meta-training texts: sequences
+are about 5x shorter than in bytes, and each id already carries a meaning).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib.machinery import ModuleSpec
 from typing import Iterator, Sequence
@@ -136,16 +140,96 @@ class CharTokenizer:
         return ["".join(chars[v] for v in row if v != self.pad_id) for row in rows]
 
 
-Tokenizer = ByteTokenizer | CharTokenizer
+WORD_PATTERN = re.compile(r"\w+|[^\w\s]")  # runs of letters/digits/_ and single punctuation marks
 
 
-def make_tokenizer(unit: str, max_len: int, train_texts: Sequence[str]) -> Tokenizer:
-    """``"bytes"``: a :class:`ByteTokenizer`; ``"chars"``: a :class:`CharTokenizer` fitted on ``train_texts``."""
+def split_words(text: str) -> list[str]:
+    """Lower-cased words and punctuation marks: ``"A ___ of Rome."`` -> ``['a', '___', 'of', 'rome', '.']``."""
+    return WORD_PATTERN.findall(text.lower())
+
+
+@dataclass(frozen=True)
+class WordTokenizer:
+    """Words as ids: 0 is padding, 1 an unknown word, then ``vocab`` in order.
+
+    Build one from the meta-training texts with :meth:`fit`: words seen fewer than
+    ``min_count`` times there, and words that only meta-test texts use, become
+    ``unk_id``. Texts are split by :func:`split_words` (lower case; punctuation marks
+    are words of their own; ``___``, the definitions' mask, is one word).
+
+    Args:
+        vocab: the known words, in id order (ids ``2 .. len(vocab)+1``).
+        max_len: ids per text (words beyond it are cut).
+    """
+
+    vocab: tuple[str, ...]
+    max_len: int = 32
+    pad_id: int = field(default=0, init=False)
+    unk_id: int = field(default=1, init=False)
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_count("max_len", self.max_len, 1)
+        if not isinstance(self.vocab, tuple) or not self.vocab or not all(isinstance(w, str) and w for w in self.vocab):
+            raise ConfigError("vocab must be a non-empty tuple of non-empty strings")
+        if len(set(self.vocab)) != len(self.vocab):
+            raise ConfigError("vocab has repeated words")
+        object.__setattr__(self, "_index", {w: i + 2 for i, w in enumerate(self.vocab)})
+
+    def __repr__(self) -> str:
+        return f"WordTokenizer(vocab_size={self.vocab_size}, max_len={self.max_len})"
+
+    @classmethod
+    def fit(cls, texts: Sequence[str], max_len: int = 32, min_count: int = 2) -> "WordTokenizer":
+        """A tokeniser whose vocabulary is every word used at least ``min_count`` times in ``texts``.
+
+        Words are ordered by decreasing count, ties alphabetically, so the result does not
+        depend on the order of ``texts``.
+        """
+        check_count("min_count", min_count, 1)
+        counts = Counter(w for text in texts for w in split_words(text))
+        vocab = tuple(w for w, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if n >= min_count)
+        if not vocab:
+            raise ConfigError(f"no word occurs min_count={min_count} times in the {len(texts)} texts")
+        return cls(vocab, max_len)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab) + 2
+
+    def encode(self, texts: Sequence[str]) -> Tensor:
+        """``(len(texts), max_len)`` int64 ids, right-padded with ``pad_id``."""
+        out = np.zeros((len(texts), self.max_len), dtype=np.int64)
+        for i, text in enumerate(texts):
+            ids = [self._index.get(w, self.unk_id) for w in split_words(text)[: self.max_len]]
+            out[i, : len(ids)] = ids
+        return torch.from_numpy(out)
+
+    __call__ = encode
+
+    def decode(self, ids: Tensor) -> list[str]:
+        """The texts of a ``(n, max_len)`` batch of ids, words joined by spaces (unknowns as ``<unk>``)."""
+        words = ("", "<unk>") + self.vocab
+        rows = ids.reshape(-1, ids.shape[-1]).tolist()
+        return [" ".join(words[v] for v in row if v != self.pad_id) for row in rows]
+
+
+Tokenizer = ByteTokenizer | CharTokenizer | WordTokenizer
+
+
+UNITS = ("bytes", "chars", "words")
+
+
+def make_tokenizer(unit: str, max_len: int, train_texts: Sequence[str], min_count: int = 2) -> Tokenizer:
+    """``"bytes"``: a :class:`ByteTokenizer`; ``"chars"``/``"words"``: a :class:`CharTokenizer`/
+    :class:`WordTokenizer` fitted on ``train_texts`` (words need ``min_count`` occurrences)."""
     if unit == "bytes":
         return ByteTokenizer(max_len)
     if unit == "chars":
         return CharTokenizer.fit(train_texts, max_len)
-    raise ConfigError(f"unit={unit!r} must be 'bytes' or 'chars'")
+    if unit == "words":
+        return WordTokenizer.fit(train_texts, max_len, min_count)
+    raise ConfigError(f"unit={unit!r} must be one of {UNITS}")
 
 
 # ---------------------------------------------------------------- the splits
