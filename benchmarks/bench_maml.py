@@ -1,7 +1,13 @@
 """Meta-step speed of metabook against learn2learn, measured in one process.
 
-Workload (the MAML paper's sinusoid setup): an MLP 1-40-40-1, a meta-batch of 25
-tasks with 10 support and 10 query points each, one inner step, Adam outer step.
+Two workloads:
+
+* ``sinusoid`` (the MAML paper's setup): an MLP 1-40-40-1, a meta-batch of 25 tasks
+  with 10 support and 10 query points each, one inner step, Adam outer step.
+* ``transformer`` (Part II): the book's TransformerClassifier (2 layers, d_model 64,
+  word tokens of WordNet definitions), a meta-batch of 4 tasks of 5-way 1-shot with
+  5 queries per class, 5 inner steps of ``inner_lr`` 0.1, second- and first-order.
+
 Each algorithm is timed as a full meta-step (zero_grad, forward, backward,
 optimiser step) on the same fixed batch, in interleaved rounds so that machine
 noise hits both sides alike; the figure is the median round. The printed ratio
@@ -10,6 +16,7 @@ is learn2learn's time divided by metabook's (above 1: metabook is faster).
 Usage:
     python benchmarks/bench_maml.py                 # best device (cuda, mps, cpu)
     python benchmarks/bench_maml.py --device cpu --rounds 15 --steps 20
+    python benchmarks/bench_maml.py --workload transformer --rounds 7 --steps 3
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ def load_learn2learn():
 
 
 # ----------------------------------------------------------------- baselines
-def l2l_maml_step(l2l, model, batch, opt, inner_lr, inner_steps, first_order) -> Callable[[], None]:
+def l2l_maml_step(l2l, model, batch, opt, inner_lr, inner_steps, first_order, loss=F.mse_loss) -> Callable[[], None]:
     """The usual learn2learn loop: one clone per task, adapt, sum the query losses."""
     maml = l2l.algorithms.MAML(model, lr=inner_lr, first_order=first_order)
 
@@ -50,8 +57,8 @@ def l2l_maml_step(l2l, model, batch, opt, inner_lr, inner_steps, first_order) ->
         for i in range(batch.meta_batch_size):
             learner = maml.clone()
             for _ in range(inner_steps):
-                learner.adapt(F.mse_loss(learner(batch.support_x[i]), batch.support_y[i]))
-            total = total + F.mse_loss(learner(batch.query_x[i]), batch.query_y[i])
+                learner.adapt(loss(learner(batch.support_x[i]), batch.support_y[i]))
+            total = total + loss(learner(batch.query_x[i]), batch.query_y[i])
         (total / batch.meta_batch_size).backward()
         opt.step()
 
@@ -110,17 +117,8 @@ def time_pair(steps: dict[str, Callable[[], None]], device, rounds: int, per_rou
     return {name: statistics.median(v) for name, v in times.items()}
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
-    parser.add_argument("--rounds", type=int, default=11)
-    parser.add_argument("--steps", type=int, default=10, help="meta-steps per round")
-    parser.add_argument("--reptile-steps", type=int, default=5, help="inner steps for the Reptile rows")
-    parser.add_argument("--json", default=None, help="also write the results to this file")
-    args = parser.parse_args(argv)
-
-    l2l = load_learn2learn()
-    device = mb.get_device(args.device)
+def sinusoid_rows(l2l, device, args) -> list[tuple]:
+    """MAML, FOMAML (one inner step) and Reptile on the MAML paper's sinusoid workload."""
     g = mb.set_seed(0)
     batch = mb.SinusoidTasks().sample(25, 10, 10, g).to(device)
     inner_lr = 0.01
@@ -137,30 +135,77 @@ def main(argv: list[str] | None = None) -> dict:
         ours = metabook_step(mb.MAML(m1, inner_lr, 1, first_order=first_order), batch, o1)
         theirs = l2l_maml_step(l2l, m2, batch, o2, inner_lr, 1, first_order)
         t = time_pair({"metabook": ours, "learn2learn": theirs}, device, args.rounds, args.steps)
-        rows.append((label, 1, t["metabook"], t["learn2learn"]))
+        rows.append(("sinusoid", label, 1, t["metabook"], t["learn2learn"]))
     m1, o1 = fresh()
     m2, o2 = fresh()
     k = args.reptile_steps
     ours = metabook_step(mb.Reptile(m1, inner_lr, k), batch, o1)
     theirs = l2l_reptile_step(l2l, m2, batch, o2, inner_lr, k)
     t = time_pair({"metabook": ours, "learn2learn": theirs}, device, args.rounds, args.steps)
-    rows.append(("Reptile", k, t["metabook"], t["learn2learn"]))
+    rows.append(("sinusoid", "Reptile", k, t["metabook"], t["learn2learn"]))
+    return rows
 
-    print(f"# metabook vs learn2learn: sinusoid MLP 1-40-40-1, 25 tasks x (10 support + 10 query)")
+
+def transformer_rows(l2l, device, args) -> list[tuple]:
+    """MAML and FOMAML (5 inner steps) on 4 tasks of 5-way 1-shot WordNet definitions."""
+    from metabook.models import TransformerClassifier
+    from metabook.tasks import WordNetDefinitions
+
+    data = WordNetDefinitions().load()
+    tok = data.tokenizer
+    g = mb.set_seed(0)
+    batch = data.sampler("train", n_way=5, k_shot=1, n_query=5, generator=g).sample_batch(4).to(device)
+    inner_lr, steps = 0.1, 5
+
+    def fresh():
+        torch.manual_seed(0)
+        model = TransformerClassifier(tok.vocab_size, 5, max_len=tok.max_len).to(device)
+        return model, torch.optim.Adam(model.parameters(), 1e-3, foreach=True)
+
+    rows = []
+    for label, first_order in (("MAML (second-order)", False), ("FOMAML (first-order)", True)):
+        m1, o1 = fresh()
+        m2, o2 = fresh()
+        ours = metabook_step(mb.MAML(m1, inner_lr, steps, first_order=first_order), batch, o1)
+        theirs = l2l_maml_step(l2l, m2, batch, o2, inner_lr, steps, first_order, F.cross_entropy)
+        t = time_pair({"metabook": ours, "learn2learn": theirs}, device, args.rounds, args.steps)
+        rows.append(("transformer", label, steps, t["metabook"], t["learn2learn"]))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--steps", type=int, default=10, help="meta-steps per round")
+    parser.add_argument("--reptile-steps", type=int, default=5, help="inner steps for the Reptile rows")
+    parser.add_argument("--workload", choices=("sinusoid", "transformer", "all"), default="all")
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    args = parser.parse_args(argv)
+
+    l2l = load_learn2learn()
+    device = mb.get_device(args.device)
+    rows = []
+    if args.workload in ("sinusoid", "all"):
+        rows += sinusoid_rows(l2l, device, args)
+    if args.workload in ("transformer", "all"):
+        rows += transformer_rows(l2l, device, args)
+
+    print("# metabook vs learn2learn, same process, same batch, same initial weights")
     print(
         f"# device={device} torch={torch.__version__} learn2learn={l2l.__version__} "
         f"threads={torch.get_num_threads()} python={platform.python_version()} cpu={platform.processor() or platform.machine()}"
     )
     print(f"# median of {args.rounds} interleaved rounds x {args.steps} meta-steps")
     print()
-    print("| algorithm | inner steps | metabook ms/step | learn2learn ms/step | speed-up |")
-    print("|---|---|---|---|---|")
+    print("| workload | algorithm | inner steps | metabook ms/step | learn2learn ms/step | speed-up |")
+    print("|---|---|---|---|---|---|")
     results = []
-    for label, steps, ours_s, theirs_s in rows:
+    for workload, label, steps, ours_s, theirs_s in rows:
         ratio = theirs_s / ours_s
-        print(f"| {label} | {steps} | {ours_s * 1e3:.2f} | {theirs_s * 1e3:.2f} | {ratio:.1f}x |")
-        results.append({"algorithm": label, "inner_steps": steps, "metabook_ms": ours_s * 1e3,
-                        "learn2learn_ms": theirs_s * 1e3, "speedup": ratio})
+        print(f"| {workload} | {label} | {steps} | {ours_s * 1e3:.2f} | {theirs_s * 1e3:.2f} | {ratio:.1f}x |")
+        results.append({"workload": workload, "algorithm": label, "inner_steps": steps,
+                        "metabook_ms": ours_s * 1e3, "learn2learn_ms": theirs_s * 1e3, "speedup": ratio})
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results}
     if args.json:
         with open(args.json, "w") as fh:

@@ -6,7 +6,7 @@ a training loop and an evaluator with confidence intervals.
 """
 
 from . import checks, config
-from .algorithms import MAML, GradientLearner, JointTraining, ProtoNet, Reptile
+from .algorithms import MAML, FineTuneBaseline, GradientLearner, JointTraining, ProtoNet, Reptile
 from .device import get_device, set_seed
 from .episode import Episode
 from .errors import (
@@ -17,7 +17,7 @@ from .errors import (
     MissingDataError,
     NonFiniteLossError,
 )
-from .evaluate import Estimate, evaluate, mean_ci
+from .evaluate import Estimate, evaluate, evaluate_per_task, mean_ci
 from .inner import adapt, adapt_batch
 from .profiling import Cost, measure, peak_memory, seconds_per_call
 from .models import MLP
@@ -36,6 +36,7 @@ __all__ = [
     "EpisodeError",
     "EpisodeSampler",
     "Estimate",
+    "FineTuneBaseline",
     "GradientLearner",
     "History",
     "JointTraining",
@@ -54,6 +55,7 @@ __all__ = [
     "checks",
     "config",
     "evaluate",
+    "evaluate_per_task",
     "get_device",
     "mean_ci",
     "meta_train",

@@ -235,3 +235,160 @@ PROTONET: Preset[ProtoNetConfig] = Preset(
     full=ProtoNetConfig(),
     quick=ProtoNetConfig(meta_iters=150, eval_episodes=100),
 )
+
+
+@dataclass(frozen=True)
+class TransformerChapterConfig:
+    """Part II, "A small Transformer from scratch": the book's text model, built and checked.
+
+    The model sizes are :class:`metabook.models.TransformerConfig`'s defaults. The
+    attention maps come from a classifier trained with AdamW on the definitions of
+    the meta-training classes of :class:`metabook.tasks.WordNetDefinitions` (every
+    class at once, ``batch_size`` definitions per step, ``holdout`` of them kept aside
+    to measure accuracy); the first-token pooling exercise trains a second one the same
+    way. ``byte_max_len`` 160 keeps ~97% of definitions whole when read as bytes.
+    The MAML demonstration takes one second-order meta-step on ``meta_batch_size``
+    ``n_way``-way ``k_shot``-shot episodes; ``eval_episodes`` meta-test episodes measure
+    the trained encoder as a prototype classifier.
+    """
+
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 128
+    dropout: float = 0.1
+    byte_max_len: int = 160
+    n_way: int = 5
+    k_shot: int = 1
+    n_query: int = 5
+    inner_lr: float = 0.1
+    inner_steps: int = 1
+    meta_batch_size: int = 2
+    train_steps: int = 800
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    holdout: float = 0.1
+    eval_episodes: int = 600
+    timing_repeats: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+TRANSFORMER: Preset[TransformerChapterConfig] = Preset(
+    full=TransformerChapterConfig(),
+    quick=TransformerChapterConfig(train_steps=60, eval_episodes=100, timing_repeats=3),
+)
+
+
+@dataclass(frozen=True)
+class TextMetaConfig:
+    """Part II, "Meta-training the Transformer": five methods on WordNet definitions.
+
+    Every method trains the same :class:`~metabook.models.TransformerClassifier`
+    (word tokens, ``d_model`` 64, 2 layers) from the same initial weights, for
+    ``meta_iters`` outer steps of Adam (``meta_lr``) on 5-way ``train_k_shot``-shot
+    episodes of the meta-training classes, and is tested on the same
+    ``eval_episodes`` episodes of the meta-test classes for every ``k_shots`` entry.
+    The non-meta baseline pre-trains on batches of ``pretrain_batch`` definitions of
+    all meta-training classes for ``pretrain_iters`` steps, then fits a fresh head
+    (``head_steps`` steps of ``head_lr``) per test episode. The inner-loop settings
+    were chosen on meta-validation classes (the chapter shows the search for MAML's).
+    """
+
+    n_way: int = 5
+    k_shots: tuple[int, ...] = (1, 5)
+    train_k_shot: int = 1
+    n_query: int = 5  # per class, in meta-training episodes
+    test_query: int = 15  # per class, in test episodes
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 128
+    dropout: float = 0.1
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 4
+    meta_iters: int = 1500
+    maml_inner_lr: float = 0.3  # MAML and FOMAML
+    maml_inner_steps: int = 1
+    reptile_inner_lr: float = 0.1
+    reptile_inner_steps: int = 5
+    pretrain_iters: int = 3000
+    pretrain_batch: int = 64
+    head_lr: float = 1.0
+    head_steps: int = 100
+    stall_inner_lr: float = 0.3  # the first, failing MAML setting the chapter diagnoses
+    stall_inner_steps: int = 5
+    stall_iters: int = 150
+    sweep_inner_lrs: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)  # inner-loop losses at initialisation
+    val_episodes: int = 100
+    eval_every: int = 250
+    eval_episodes: int = 600
+    memory_inner_steps: int = 5  # the benchmark's workload: 4 tasks, 5-way 1-shot, 5 inner steps
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+TEXT_META: Preset[TextMetaConfig] = Preset(
+    full=TextMetaConfig(),
+    quick=TextMetaConfig(
+        meta_iters=10, pretrain_iters=20, stall_iters=6, val_episodes=10, eval_every=5, eval_episodes=30,
+        head_steps=20,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CrossLingualConfig:
+    """Part II, "Cross-lingual transfer": which language is this word from?
+
+    Words of :class:`metabook.tasks.WordLanguages` (``n_words`` per language, read as
+    UTF-8 bytes cut at ``max_len``). The ``test_languages`` are fixed: four in the Latin
+    script, two in Cyrillic, and Greek and Hebrew, whose scripts no other language of the
+    list uses; the other 34 are split ``fractions[0]:fractions[1]`` into meta-training and
+    meta-validation languages. A ProtoNet over a byte-level
+    :class:`~metabook.models.TransformerEncoder` (``d_model``, ``n_heads``, ``n_layers``,
+    ``d_ff``) is meta-trained with Adam (``meta_lr``) for ``meta_iters`` steps of
+    ``meta_batch_size`` ``n_way``-way ``train_k_shot``-shot episodes (fewer ways when there
+    are fewer languages), on ``subsets`` random sets of each of ``language_counts``
+    meta-training languages and once on all of them. Every model is tested on the same
+    ``eval_episodes`` test episodes (``n_query`` queries per class) for each of ``k_shots``,
+    and on ``pair_episodes`` 2-way episodes per pair of test languages. The byte n-gram
+    baseline hashes n-grams into ``ngram_buckets`` counts.
+    """
+
+    test_languages: tuple[str, ...] = ("es", "pt", "it", "fi", "uk", "bg", "el", "he")
+    n_words: int = 1000
+    max_len: int = 24
+    fractions: tuple[float, float, float] = (0.9, 0.1, 0.1)  # with fixed test languages, only the first two count
+    d_model: int = 32
+    n_heads: int = 2
+    n_layers: int = 1
+    d_ff: int = 64
+    n_way: int = 5
+    train_k_shot: int = 5
+    train_query: int = 5  # queries per class in meta-training episodes
+    k_shots: tuple[int, ...] = (1, 5, 10)
+    n_query: int = 10  # queries per class in test episodes
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 4
+    meta_iters: int = 1000
+    language_counts: tuple[int, ...] = (2, 4, 8, 16)  # and all meta-training languages
+    subsets: int = 2
+    eval_episodes: int = 600
+    pair_episodes: int = 200
+    ngram_buckets: int = 2048
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+CROSS_LINGUAL: Preset[CrossLingualConfig] = Preset(
+    full=CrossLingualConfig(),
+    quick=CrossLingualConfig(n_words=200, meta_iters=30, subsets=1, eval_episodes=100, pair_episodes=30),
+)

@@ -10,7 +10,7 @@ from scipy import stats
 from torch import Tensor
 
 from .episode import Episode
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,42 @@ def mean_ci(values: Tensor | list[float], confidence: float = 0.95) -> Estimate:
     return Estimate(v.mean().item(), t * sem, n, confidence)
 
 
+def evaluate_per_task(
+    learner,
+    episodes: Episode,
+    inner_steps: int | None = None,
+    chunk_size: int = 100,
+) -> dict[str, Tensor]:
+    """Adapt to every test task and return each metric per task (on the CPU).
+
+    Args:
+        learner: anything with ``task_metrics(batch, inner_steps)`` (MAML, ProtoNet, ...).
+        episodes: a batched episode holding all test tasks.
+        inner_steps: inner steps at test time (defaults to the learner's own).
+        chunk_size: tasks adapted at once (bounds memory).
+
+    Returns:
+        ``{"loss": (n_tasks,), ...}`` plus ``"accuracy"`` for classification. Two methods
+        tested on the same episodes can be compared task by task (a paired comparison:
+        ``mean_ci(a["accuracy"] - b["accuracy"])``).
+    """
+    if not episodes.batched:
+        raise ConfigError("evaluate needs a batched episode holding all test tasks")
+    check_int("chunk_size", chunk_size, 1)
+    device = next(learner.model.parameters()).device
+    was_training = learner.model.training
+    learner.model.eval()
+    per_task: dict[str, list[Tensor]] = {}
+    try:
+        for start in range(0, episodes.meta_batch_size, chunk_size):
+            chunk = episodes[start : start + chunk_size].to(device)
+            for name, values in learner.task_metrics(chunk, inner_steps=inner_steps).items():
+                per_task.setdefault(name, []).append(values.cpu())
+    finally:
+        learner.model.train(was_training)
+    return {name: torch.cat(v) for name, v in per_task.items()}
+
+
 def evaluate(
     learner,
     episodes: Episode,
@@ -80,15 +116,5 @@ def evaluate(
     Returns:
         ``{"loss": Estimate, ...}`` plus ``"accuracy"`` for classification.
     """
-    if not episodes.batched:
-        raise ConfigError("evaluate needs a batched episode holding all test tasks")
-    device = next(learner.model.parameters()).device
-    was_training = learner.model.training
-    learner.model.eval()
-    per_task: dict[str, list[Tensor]] = {}
-    for start in range(0, episodes.meta_batch_size, chunk_size):
-        chunk = episodes[start : start + chunk_size].to(device)
-        for name, values in learner.task_metrics(chunk, inner_steps=inner_steps).items():
-            per_task.setdefault(name, []).append(values.cpu())
-    learner.model.train(was_training)
-    return {name: mean_ci(torch.cat(v), confidence) for name, v in per_task.items()}
+    per_task = evaluate_per_task(learner, episodes, inner_steps, chunk_size)
+    return {name: mean_ci(values, confidence) for name, values in per_task.items()}

@@ -63,6 +63,7 @@ def adapt_batch(
     first_order: bool = False,
     buffers: Params | None = None,
     randomness: str = "different",
+    per_task: tuple[str, ...] = (),
 ) -> tuple[Params, Tensor]:
     """Adapt θ to every task of a meta-batch: θ'_i = θ − α ∇θ L_support_i(θ), ``inner_steps`` times.
 
@@ -77,6 +78,9 @@ def adapt_batch(
         first_order: detach the inner gradients (FOMAML, Reptile): then ∂θ'_i/∂θ = I.
         buffers: the model's buffers, shared by all tasks.
         randomness: ``vmap`` randomness (``"different"``: each task its own dropout mask).
+        per_task: names of entries of ``params`` that already have a leading task
+            dimension (one tensor per task, e.g. the embedding rows a task uses); the
+            others are shared by all tasks and expanded.
 
     Returns:
         θ'_i for every task, each of shape ``(meta_batch_size, *param_shape)``, and the
@@ -93,7 +97,7 @@ def adapt_batch(
     with torch.enable_grad():
         if not outer_graph or not any(p.requires_grad for p in params.values()):
             params = {k: p.detach().requires_grad_() for k, p in params.items()}
-        fast = {k: p.expand(batch, *p.shape) for k, p in params.items()}
+        fast = {k: p if k in per_task else p.expand(batch, *p.shape) for k, p in params.items()}
         for _ in range(inner_steps):
             out = batched_forward(model, fast, support_x, buffers, randomness)
             loss = task_loss(out, support_y)  # (meta_batch_size,)

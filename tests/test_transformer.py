@@ -223,3 +223,51 @@ def test_maml_on_device(device, first_order):
         torch.testing.assert_close(a.cpu().double(), b, rtol=1e-3, atol=1e-5)
     maps = model.attention_maps(batch.query_x[0].to(device))
     assert maps[0].device.type == device.type
+
+
+@pytest.mark.parametrize(
+    "make, kwargs",
+    [
+        (mb.MAML, dict(inner_steps=2)),
+        (mb.MAML, dict(inner_steps=2, first_order=True)),
+        (mb.Reptile, dict(inner_steps=3)),
+    ],
+)
+def test_localized_embedding_rows_give_the_same_meta_gradient(make, kwargs):
+    """Adapting only the embedding rows a task uses is exact: same loss, same θ.grad."""
+    g = torch.Generator().manual_seed(0)
+    vocab, B, n, T = 50, 3, 4, 6
+    support_x = torch.randint(1, 20, (B, n, T), generator=g)
+    support_x[:, :, -2:] = 0  # padding
+    query_x = torch.randint(10, vocab, (B, n, T), generator=g)
+    batch = mb.Episode(support_x, torch.arange(n).repeat(B, 1) % 2, query_x, torch.arange(n).repeat(B, 1) % 2, batched=True)
+    results = []
+    for localize in (True, False):
+        torch.manual_seed(0)
+        model = TransformerClassifier(vocab, 2, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=T).double()
+        learner = make(model, 0.5, **kwargs)
+        learner.localize = localize
+        out = learner.backward(batch)
+        results.append((out.loss, {k: p.grad.clone() for k, p in model.named_parameters()}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    torch.testing.assert_close(loss_a, loss_b)
+    torch.testing.assert_close(grads_a, grads_b)
+    query_only_rows = grads_a["encoder.tok_emb.weight"][20:30].abs().sum()
+    if make is mb.MAML:  # query tokens' rows get a meta-gradient; Reptile never adapts them
+        assert query_only_rows > 0
+    else:
+        assert query_only_rows == 0
+
+
+def test_localize_renumbers_tokens_per_task():
+    model = TransformerClassifier(30, 2, d_model=8, n_heads=2, n_layers=1, d_ff=8, max_len=4)
+    support = torch.tensor([[[5, 7, 0, 0]], [[9, 9, 9, 0]]])
+    query = torch.tensor([[[7, 3, 0, 0]], [[2, 0, 0, 0]]])
+    params, rows, (s, q) = model.localize(dict(model.named_parameters()), support, query)
+    index = rows[model.EMBEDDING]
+    assert index.tolist() == [[0, 3, 5, 7], [0, 2, 9, 0]]  # padding first; task 2 padded with row 0
+    assert s.tolist() == [[[2, 3, 0, 0]], [[2, 2, 2, 0]]] and q.tolist() == [[[3, 1, 0, 0]], [[1, 0, 0, 0]]]
+    table = model.encoder.tok_emb.weight
+    torch.testing.assert_close(params[model.EMBEDDING], table[index])
+    for b in range(2):  # each task's renumbered tokens read the same vectors as the original ids
+        torch.testing.assert_close(params[model.EMBEDDING][b][s[b]], table[support[b]])

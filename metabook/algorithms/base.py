@@ -8,7 +8,7 @@ outer update is (``backward``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -59,7 +59,16 @@ class TaskOutputs:
     query_loss: Tensor  # (B,)
     support_losses: Tensor  # (B, inner_steps): loss before each inner step
     query_output: Tensor  # (B, n_query, ...)
-    adapted: Params  # name -> (B, *param_shape)
+    adapted: Params  # name -> (B, *param_shape), or (B, n_rows, ...) for the names in ``rows``
+    rows: dict[str, Tensor] = field(default_factory=dict)  # name -> (B, n_rows): rows of θ[name] adapted
+
+    def mean_adapted(self, name: str, theta: Tensor) -> Tensor:
+        """mean_i θ'_i of one parameter, in θ's shape (rows a task did not adapt stay at θ)."""
+        if name not in self.rows:
+            return self.adapted[name].mean(0)
+        index = self.rows[name]  # (B, n_rows)
+        delta = (self.adapted[name] - theta[index]).flatten(0, 1)  # (B * n_rows, ...)
+        return theta + torch.zeros_like(theta).index_add_(0, index.flatten(), delta) / index.shape[0]
 
 
 @dataclass
@@ -91,7 +100,16 @@ class GradientLearner:
         loss_fn: ``loss_fn(output, target) -> scalar`` for one task.
         randomness: passed to ``vmap``; ``"different"`` gives each task its own
             dropout mask.
+
+    Sparse inputs. If the model has a ``localize(params, support_x, query_x)`` method
+    (:class:`~metabook.models.TransformerClassifier` does), the inner loop adapts only
+    the embedding rows of the tokens each task uses, with the token ids renumbered
+    per task. Rows a task never reads get zero gradient anyway, so the result is
+    exactly the same; the work per inner step no longer grows with the vocabulary.
+    Set ``learner.localize = False`` to adapt the whole table (as a check).
     """
+
+    localize: bool = True
 
     first_order: bool = True
 
@@ -150,13 +168,17 @@ class GradientLearner:
         fo = self.first_order if first_order is None else first_order
         params = self.params if params is None else params
         buffers = self.buffers
+        support_x, query_x, rows = batch.support_x, batch.query_x, {}
+        localize = getattr(self.model, "localize", None) if self.localize else None
+        if localize is not None:
+            params, rows, (support_x, query_x) = localize(params, support_x, query_x)
         adapted, support_losses = adapt_batch(
-            self.model, params, batch.support_x, batch.support_y, self.loss_fn,
-            self.inner_lr, steps, fo, buffers, self.randomness,
+            self.model, params, support_x, batch.support_y, self.loss_fn,
+            self.inner_lr, steps, fo, buffers, self.randomness, tuple(rows),
         )
-        out = batched_forward(self.model, adapted, batch.query_x, buffers, self.randomness)
+        out = batched_forward(self.model, adapted, query_x, buffers, self.randomness)
         query_loss = vmap(self.loss_fn)(out, batch.query_y)
-        outputs = TaskOutputs(query_loss, support_losses, out, adapted)
+        outputs = TaskOutputs(query_loss, support_losses, out, adapted, rows)
         self._check_finite(outputs)
         return outputs
 

@@ -30,7 +30,7 @@ class Reptile(GradientLearner):
         with torch.no_grad():
             out = self.run_tasks(batch, first_order=True)
             for name, p in self.model.named_parameters():
-                step = p - out.adapted[name].mean(0)
+                step = p - out.mean_adapted(name, p)
                 p.grad = step if p.grad is None else p.grad + step
         loss = out.query_loss.mean()
         return StepOutput(loss.detach(), task_metrics_from(out.query_output, batch.query_y, out.query_loss))

@@ -274,6 +274,48 @@ class TransformerClassifier(nn.Module):
         """Per layer, the attention weights ``(n, n_heads, T, T)``."""
         return self.encoder.attention_maps(tokens)
 
+    EMBEDDING = "encoder.tok_emb.weight"
+
+    def localize(
+        self, params: dict[str, Tensor], *tokens: Tensor
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor], tuple[Tensor, ...]]:
+        """Give every task its own small embedding table: the rows of the tokens it uses.
+
+        A task's forward passes read only the embedding rows of its own tokens, so the
+        inner loop's gradient is zero on every other row, and adapting the full
+        ``(vocab_size, d_model)`` table per task is wasted work (with a word
+        vocabulary, most of the meta-step). This renumbers each task's tokens
+        ``0 .. n_rows-1`` (padding stays 0) and gathers the matching rows.
+
+        Args:
+            params: θ by name, as for ``functional_call``.
+            tokens: ``(B, n, T)`` token ids per task (support and query sets), all with
+                the same ``B``.
+
+        Returns:
+            ``params`` with the embedding replaced by ``(B, n_rows, d_model)`` rows,
+            ``{name: (B, n_rows)}`` row indices into the full table (padded with row 0)
+            and the renumbered ``tokens``. With a ``pad_id`` other than 0, or without
+            the embedding in ``params``, everything is returned unchanged.
+        """
+        if self.config.pad_id != 0 or self.EMBEDDING not in params or not tokens:
+            return params, {}, tokens
+        B = tokens[0].shape[0]
+        flat = torch.cat([t.reshape(B, -1) for t in tokens], dim=1)  # (B, N)
+        pad = flat.new_zeros(B, 1)
+        used, local = [], []
+        for row in torch.cat([pad, flat], dim=1):  # padding first, so it becomes local id 0
+            ids, inverse = torch.unique(row, return_inverse=True)
+            used.append(ids)
+            local.append(inverse[1:])
+        n_rows = max(len(ids) for ids in used)
+        index = torch.stack([F.pad(ids, (0, n_rows - len(ids))) for ids in used])  # (B, n_rows)
+        renumbered = torch.stack(local).split([t[0].numel() for t in tokens], dim=1)
+        out = tuple(r.reshape(t.shape) for r, t in zip(renumbered, tokens))
+        local_params = dict(params)
+        local_params[self.EMBEDDING] = params[self.EMBEDDING][index]  # (B, n_rows, d_model)
+        return local_params, {self.EMBEDDING: index}, out
+
 
 def _init_weights(module: nn.Module) -> None:
     """GPT-2's initialisation: normal(0, 0.02) weights, zero biases, LayerNorm at identity."""

@@ -1,0 +1,114 @@
+"""Self-checks for the chapter "Meta-training the Transformer".
+
+* :func:`check_fit_heads`: does ``fit_heads(support, support_y, n_way, lr, steps)`` fit a
+  fresh linear head per task, as the non-meta baseline does (zero start, gradient
+  descent on each task's mean cross-entropy)?
+* :func:`check_paired_difference`: is an estimate of "method A minus method B" the
+  mean ± CI of the per-episode differences (a paired comparison on shared episodes)?
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..algorithms.finetune import fit_heads
+from ..evaluate import Estimate, mean_ci
+from . import CheckFailed, passed
+
+
+def _call(fn: Callable, *args) -> object:
+    try:
+        return fn(*args)
+    except Exception as err:  # the learner's code: report what it raised, plainly
+        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
+
+
+def _case(seed: int) -> tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    B, n_way, k, d = 3, 4, 2, 6
+    labels = torch.arange(n_way).repeat_interleave(k).repeat(B, 1)  # (B, n_way * k)
+    centres = torch.randn(B, n_way, d, generator=g, dtype=torch.float64)
+    support = centres.gather(1, labels[..., None].expand(-1, -1, d)) + 0.3 * torch.randn(
+        B, n_way * k, d, generator=g, dtype=torch.float64
+    )
+    return support, labels
+
+
+def check_fit_heads(fn: Callable[[Tensor, Tensor, int, float, int], tuple[Tensor, Tensor]]) -> None:
+    """``fn(support, support_y, n_way, lr, steps)`` must return the heads ``(W, b)`` of every task.
+
+    ``support``: ``(B, n_support, d)``; ``W``: ``(B, n_way, d)``; ``b``: ``(B, n_way)``.
+    """
+    for seed, lr, steps in ((2, 0.3, 0), (0, 0.5, 1), (1, 1.0, 25)):
+        support, labels = _case(seed)
+        n_way = int(labels.max()) + 1
+        out = _call(fn, support.clone(), labels.clone(), n_way, lr, steps)
+        if not (isinstance(out, tuple) and len(out) >= 2 and all(isinstance(t, Tensor) for t in out[:2])):
+            raise CheckFailed("return a tuple (W, b) of tensors: W of shape (B, n_way, d), b of shape (B, n_way)")
+        W, b = (t.detach().to(torch.float64) for t in out[:2])
+        W_ref, b_ref, _ = fit_heads(support, labels, n_way, lr, steps)
+        B, _, d = support.shape
+        if W.shape != (B, n_way, d) or b.shape != (B, n_way):
+            raise CheckFailed(
+                f"W has shape {tuple(W.shape)} and b {tuple(b.shape)}; expected {(B, n_way, d)} and {(B, n_way)}: "
+                "one head per task, one row per class"
+            )
+        if steps == 0 and (W.abs().max() > 0 or b.abs().max() > 0):
+            raise CheckFailed(
+                "with steps=0 the heads should be exactly zero: a fresh head starts at W = 0, b = 0 "
+                "(a random start would make the baseline's result depend on the draw)"
+            )
+        if torch.allclose(W, W_ref, rtol=1e-5, atol=1e-8) and torch.allclose(b, b_ref, rtol=1e-5, atol=1e-8):
+            continue
+        if steps == 1:
+            summed, _, _ = fit_heads(support, labels, n_way, lr * labels.shape[1], 1)
+            if torch.allclose(W, summed, rtol=1e-5, atol=1e-8):
+                raise CheckFailed(
+                    "your first step is n_support times too large: average the cross-entropy over each "
+                    "task's support examples (F.cross_entropy's default), then sum over tasks"
+                )
+            if torch.allclose(W, W_ref / B, rtol=1e-5, atol=1e-8):
+                raise CheckFailed(
+                    f"your first step is {B} times too small: the tasks' losses were averaged; sum them, so "
+                    "every task gets its own full gradient (task i's loss only depends on head i)"
+                )
+        if torch.allclose(b, torch.zeros_like(b)) and b_ref.abs().max() > 1e-9:
+            raise CheckFailed("b never moved: the bias is a parameter of the head too, step it with its gradient")
+        raise CheckFailed(
+            f"with lr={lr} and steps={steps} your heads differ from the expected ones by up to "
+            f"{(W - W_ref).abs().max().item():.3g} (W) and {(b - b_ref).abs().max().item():.3g} (b). "
+            "Start from zeros, take `steps` plain gradient steps of size lr on each task's mean "
+            "cross-entropy of logits = support @ W.T + b."
+        )
+    passed("fit_heads fits one zero-initialised head per task by gradient descent, as the baseline does")
+
+
+def check_paired_difference(estimate: Estimate, per_task_a: Tensor, per_task_b: Tensor) -> None:
+    """``estimate`` must be ``mean_ci(per_task_a - per_task_b)``: a paired comparison on shared episodes."""
+    if not isinstance(estimate, Estimate):
+        raise CheckFailed(f"pass an Estimate (what mb.mean_ci returns), got a {type(estimate).__name__}")
+    a, b = torch.as_tensor(per_task_a, dtype=torch.float64), torch.as_tensor(per_task_b, dtype=torch.float64)
+    if a.shape != b.shape or a.dim() != 1:
+        raise CheckFailed(
+            f"per-task results of shapes {tuple(a.shape)} and {tuple(b.shape)}: a paired comparison needs "
+            "one value per episode for both methods, on the same episodes"
+        )
+    ref = mean_ci(a - b)
+    if abs(estimate.mean - ref.mean) < 1e-6 and abs(estimate.ci - ref.ci) < 1e-6:
+        passed(f"paired difference {ref}: its interval is {'clear of' if ref.low > 0 or ref.high < 0 else 'across'} zero")
+        return
+    if abs(estimate.mean + ref.mean) < 1e-6 and abs(estimate.ci - ref.ci) < 1e-6:
+        raise CheckFailed("you computed B minus A; the check asks for A minus B (the sign matters for the verdict)")
+    unpaired = (mean_ci(a).ci ** 2 + mean_ci(b).ci ** 2) ** 0.5
+    if abs(estimate.mean - ref.mean) < 1e-6 and abs(estimate.ci - unpaired) < 1e-6:
+        raise CheckFailed(
+            "your interval combines the two methods' separate intervals, as if they were tested on different "
+            "episodes; both saw the same episodes, so take the difference episode by episode first, then "
+            "its mean and CI (mean_ci(a - b))"
+        )
+    raise CheckFailed(
+        f"expected {ref} for the per-episode differences, got {estimate}; use mean_ci(per_task_a - per_task_b)"
+    )
