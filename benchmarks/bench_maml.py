@@ -173,6 +173,41 @@ def transformer_rows(l2l, device, args) -> list[tuple]:
     return rows
 
 
+def profile_transformer(device, steps: int = 3) -> dict[str, float]:
+    """Self time of metabook's Transformer MAML meta-step by operator; prints the top ones.
+
+    Matrix products (``bmm``, ``mm``, ``addmm``, ``baddbmm``) do the same work in a
+    per-task loop and in a vectorised step; everything else is overhead that batching
+    can remove.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from metabook.models import TransformerClassifier
+    from metabook.tasks import WordNetDefinitions
+
+    data = WordNetDefinitions().load()
+    batch = data.sampler("train", 5, 1, 5, generator=mb.set_seed(0)).sample_batch(4).to(device)
+    torch.manual_seed(0)
+    model = TransformerClassifier(data.tokenizer.vocab_size, 5, max_len=data.tokenizer.max_len).to(device)
+    step = metabook_step(mb.MAML(model, 0.1, 5), batch, torch.optim.Adam(model.parameters(), 1e-3))
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(steps):
+            step()
+        sync(device)
+    events = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {e.key: e.self_cpu_time_total / total for e in events}
+    matmul = sum(v for k, v in shares.items() if k in ("aten::bmm", "aten::mm", "aten::addmm", "aten::baddbmm"))
+    print()
+    print(f"# metabook Transformer MAML step, self CPU time by operator ({steps} steps)")
+    for key, share in sorted(shares.items(), key=lambda kv: -kv[1])[:8]:
+        print(f"{key:>28}: {share:6.1%}")
+    print(f"{'matrix products in all':>28}: {matmul:6.1%}")
+    return {"matmul_share": matmul, **{k: v for k, v in sorted(shares.items(), key=lambda kv: -kv[1])[:8]}}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
@@ -181,6 +216,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--reptile-steps", type=int, default=5, help="inner steps for the Reptile rows")
     parser.add_argument("--workload", choices=("sinusoid", "transformer", "all"), default="all")
     parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile metabook's Transformer MAML step: where does its time go?")
     args = parser.parse_args(argv)
 
     l2l = load_learn2learn()
@@ -207,6 +244,8 @@ def main(argv: list[str] | None = None) -> dict:
         results.append({"workload": workload, "algorithm": label, "inner_steps": steps,
                         "metabook_ms": ours_s * 1e3, "learn2learn_ms": theirs_s * 1e3, "speedup": ratio})
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results}
+    if args.profile:
+        out["profile"] = profile_transformer(device)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)

@@ -359,6 +359,11 @@ class CrossLingualConfig:
     ``eval_episodes`` test episodes (``n_query`` queries per class) for each of ``k_shots``,
     and on ``pair_episodes`` 2-way episodes per pair of test languages. The byte n-gram
     baseline hashes n-grams into ``ngram_buckets`` counts.
+
+    The encoder is small (17.6k parameters) so that the ten meta-training runs fit the
+    chapter's CPU budget. ``meta_iters`` was chosen on the meta-validation languages
+    (3-way 5-shot, all meta-training languages, two runs): accuracy there rose from about
+    0.86 after 250 steps to about 0.88 after 1,000 and by less than 0.02 more up to 2,000.
     """
 
     test_languages: tuple[str, ...] = ("es", "pt", "it", "fi", "uk", "bg", "el", "he")

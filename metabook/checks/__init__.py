@@ -22,6 +22,14 @@ def passed(message: str) -> None:
     print(f"✔ {message}")
 
 
+def call_user(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call the learner's function; if it raises, fail with what it raised, plainly (no deep trace)."""
+    try:
+        return fn(*args)
+    except Exception as err:  # the learner's code
+        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
+
+
 def _flatten(value: Any) -> list[Tensor]:
     if isinstance(value, Tensor):
         return [value.detach().cpu()]

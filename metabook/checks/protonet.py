@@ -15,18 +15,12 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from . import CheckFailed, passed
+from . import CheckFailed, call_user, passed
 
 
 def _close(a: Tensor, b: Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=1e-6, atol=1e-8)
 
-
-def _call(fn: Callable, *args) -> object:
-    try:
-        return fn(*args)
-    except Exception as err:  # the learner's code: report what it raised, plainly
-        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
 
 
 def _as_tensor(name: str, value: object) -> Tensor:
@@ -115,7 +109,7 @@ def check_prototypes(prototypes: Callable[[Tensor, Tensor, int], Tensor]) -> Non
     for name, seed, n_way, counts, d in cases:
         embeddings, labels = _support_case(seed, n_way, counts, d)
         embeddings.requires_grad_(True)
-        got = _as_tensor("the result", _call(prototypes, embeddings, labels, n_way))
+        got = _as_tensor("the result", call_user(prototypes, embeddings, labels, n_way))
         expected = torch.stack([embeddings[labels == k].mean(0) for k in range(n_way)])
         if not _close(got.detach().to(torch.float64), expected.detach()):
             raise CheckFailed(f"{name} support set: " + _diagnose_prototypes(got.detach().to(torch.float64), embeddings.detach(), labels, n_way))
@@ -145,7 +139,7 @@ def check_linear_head(linear_head: Callable[[Tensor], tuple[Tensor, Tensor]]) ->
     g = torch.Generator().manual_seed(0)
     n_way, d = 5, 3
     c = torch.randn(n_way, d, generator=g, dtype=torch.float64) * 2
-    result = _call(linear_head, c.clone())
+    result = call_user(linear_head, c.clone())
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise CheckFailed(f"linear_head returned a {type(result).__name__}; return a pair (W, b)")
     w = _as_tensor("W", result[0]).detach().to(torch.float64)

@@ -16,14 +16,8 @@ from torch import Tensor
 
 from ..algorithms.finetune import fit_heads
 from ..evaluate import Estimate, mean_ci
-from . import CheckFailed, passed
+from . import CheckFailed, call_user, passed
 
-
-def _call(fn: Callable, *args) -> object:
-    try:
-        return fn(*args)
-    except Exception as err:  # the learner's code: report what it raised, plainly
-        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
 
 
 def _case(seed: int) -> tuple[Tensor, Tensor]:
@@ -45,7 +39,7 @@ def check_fit_heads(fn: Callable[[Tensor, Tensor, int, float, int], tuple[Tensor
     for seed, lr, steps in ((2, 0.3, 0), (0, 0.5, 1), (1, 1.0, 25)):
         support, labels = _case(seed)
         n_way = int(labels.max()) + 1
-        out = _call(fn, support.clone(), labels.clone(), n_way, lr, steps)
+        out = call_user(fn, support.clone(), labels.clone(), n_way, lr, steps)
         if not (isinstance(out, tuple) and len(out) >= 2 and all(isinstance(t, Tensor) for t in out[:2])):
             raise CheckFailed("return a tuple (W, b) of tensors: W of shape (B, n_way, d), b of shape (B, n_way)")
         W, b = (t.detach().to(torch.float64) for t in out[:2])

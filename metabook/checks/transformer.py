@@ -22,14 +22,8 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from . import CheckFailed, passed
+from . import CheckFailed, call_user, passed
 
-
-def _call(fn: Callable, *args) -> object:
-    try:
-        return fn(*args)
-    except Exception as err:  # the learner's code: report what it raised, plainly
-        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
 
 
 def _as_tensor(name: str, value: object) -> Tensor:
@@ -151,7 +145,7 @@ def check_attention(attention: Callable[[Tensor, Tensor, Tensor, Tensor], Tensor
     """
     q, k, v, keep = _attention_case()
     B, H, T, d = q.shape
-    got = _as_tensor("the result", _call(attention, q.clone(), k.clone(), v.clone(), keep.clone()))
+    got = _as_tensor("the result", call_user(attention, q.clone(), k.clone(), v.clone(), keep.clone()))
     if got.shape != (B, H, T, d):
         if got.shape == (B, T, H * d):
             raise CheckFailed(
@@ -280,7 +274,7 @@ def check_parameter_count(count: Callable[..., int]) -> None:
     names = ("vocab_size", "n_way", "d_model", "n_heads", "n_layers", "d_ff", "max_len")
     got = []
     for c in configs:
-        value = _call(count, *c)
+        value = call_user(count, *c)
         if isinstance(value, Tensor) and value.numel() == 1:
             value = value.item()
         if isinstance(value, float) and value.is_integer():
@@ -320,7 +314,7 @@ def check_mean_pooling(pool: Callable[[Tensor, Tensor], Tensor]) -> None:
     h = torch.randn(B, T, C, generator=g, dtype=torch.float64) + 1.0
     lengths = torch.tensor([6, 3, 1, 0])
     keep = torch.arange(T)[None, :] < lengths[:, None]
-    got = _as_tensor("the result", _call(pool, h.clone().requires_grad_(), keep.clone()))
+    got = _as_tensor("the result", call_user(pool, h.clone().requires_grad_(), keep.clone()))
     if got.shape != (B, C):
         if got.shape == (B, T):
             raise CheckFailed(
