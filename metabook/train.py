@@ -58,6 +58,16 @@ class History:
         return out
 
 
+def progress_bar(steps: int, desc: str, progress: bool = True) -> tqdm:
+    """``tqdm(range(steps))``, off when ``progress`` is false or ``TQDM_DISABLE=1``.
+
+    The site builds set ``TQDM_DISABLE=1`` (a static page cannot show a live bar); it is
+    read here because tqdm's notebook bar ignores it.
+    """
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}
+    return tqdm(range(steps), desc=desc, mininterval=1.0, disable=quiet or not progress)
+
+
 def meta_train(
     learner: MetaLearner,
     sample_batch: Callable[[], Episode],
@@ -92,10 +102,7 @@ def meta_train(
     history = History()
     learner.model.train()
     start = time.perf_counter()
-    # TQDM_DISABLE=1 (set by the site builds: a static page cannot show a live bar) turns
-    # the bar off too. It is read here because tqdm's notebook bar ignores it.
-    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}
-    bar = tqdm(range(meta_iters), desc=desc or repr(learner), mininterval=1.0, disable=quiet or not progress)
+    bar = progress_bar(meta_iters, desc or repr(learner), progress)
     for step in bar:
         batch = sample_batch().to(device)
         optimizer.zero_grad(set_to_none=True)

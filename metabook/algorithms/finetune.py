@@ -17,17 +17,15 @@ class starts with the same logit, as nothing is known about the new classes yet.
 
 from __future__ import annotations
 
-import os
 import time
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from ..episode import Episode
 from ..errors import ConfigError, EpisodeError, check_int
-from ..train import History
+from ..train import History, progress_bar
 from .base import _check_positive_number, task_metrics_from
 
 
@@ -161,10 +159,9 @@ class FineTuneBaseline:
             raise ConfigError(f"evaluate_every={evaluate_every} needs an evaluate= callable")
         device = self.device
         history = History()
-        quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}
         self.model.train()
         start = time.perf_counter()
-        for step in tqdm(range(iters), desc="pre-training", mininterval=1.0, disable=quiet or not progress):
+        for step in progress_bar(iters, "pre-training", progress):
             idx = torch.randperm(x.shape[0], generator=generator)[:batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
             optimizer.zero_grad(set_to_none=True)

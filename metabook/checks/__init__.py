@@ -26,6 +26,8 @@ def call_user(fn: Callable[..., Any], *args: Any) -> Any:
     """Call the learner's function; if it raises, fail with what it raised, plainly (no deep trace)."""
     try:
         return fn(*args)
+    except CheckFailed:  # a check called inside the learner's function already explains itself
+        raise
     except Exception as err:  # the learner's code
         raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
 

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from . import CheckFailed, passed
+from . import CheckFailed, call_user, passed
 
 # --------------------------------------------------------------------- language splits
 
@@ -75,14 +75,6 @@ def check_splits(train: Any, val: Any, test: Any, quiet: bool = False) -> None:
         )
 
 
-def _call(fn: Callable, *args: Any) -> Any:
-    try:
-        return fn(*args)
-    except CheckFailed:
-        raise
-    except Exception as err:  # the learner's code: report what it raised, plainly
-        raise CheckFailed(f"your function raised {type(err).__name__}: {err}") from err
-
 
 def _split_result(result: Any) -> list[list[str]]:
     if not isinstance(result, (tuple, list)) or len(result) != 3:
@@ -110,7 +102,7 @@ def check_language_split(split_languages: Callable[[Sequence[str], Sequence[str]
         (("de", "en", "fi", "fr", "hu", "it", "nl", "ru", "sv", "tr"), ("fi", "hu"), 2),
     ]
     for languages, test_languages, n_val in cases:
-        first = _split_result(_call(split_languages, list(languages), list(test_languages), n_val, 0))
+        first = _split_result(call_user(split_languages, list(languages), list(test_languages), n_val, 0))
         train, val, test = first
         if set(test) != set(test_languages) or len(test) != len(test_languages):
             raise CheckFailed(
@@ -130,13 +122,13 @@ def check_language_split(split_languages: Callable[[Sequence[str], Sequence[str]
                 f"languages {missing} are in no split: every language that is not a test or validation language "
                 "should be a meta-training language (more meta-training languages transfer better)."
             )
-        again = _split_result(_call(split_languages, list(languages), list(test_languages), n_val, 0))
+        again = _split_result(call_user(split_languages, list(languages), list(test_languages), n_val, 0))
         if [sorted(p) for p in again] != [sorted(p) for p in first]:
             raise CheckFailed(
                 "two calls with seed=0 gave different splits: draw the order from a generator seeded with `seed` "
                 "(torch.Generator().manual_seed(seed) or random.Random(seed)), not from global randomness."
             )
-        others = [_split_result(_call(split_languages, list(languages), list(test_languages), n_val, s)) for s in (1, 2, 3)]
+        others = [_split_result(call_user(split_languages, list(languages), list(test_languages), n_val, s)) for s in (1, 2, 3)]
         if all(sorted(o[1]) == sorted(val) for o in others):
             raise CheckFailed(
                 "seeds 0, 1, 2 and 3 all give the same meta-validation languages: is `seed` used to shuffle the "
@@ -216,7 +208,7 @@ def check_confusion_matrix(confusion_matrix: Callable[[Tensor, Tensor, int], Ten
     pred2 = torch.tensor([0, 2, 0, 1, 2, 3, 0, 3, 2])
     cases.append(("a class that is predicted but never the true label", true2, pred2, 4))
     for name, t, p, k in cases:
-        result = _call(confusion_matrix, t.clone(), p.clone(), k)
+        result = call_user(confusion_matrix, t.clone(), p.clone(), k)
         if not isinstance(result, Tensor):
             raise CheckFailed(f"confusion_matrix returned a {type(result).__name__}; return a torch.Tensor of shape (n_classes, n_classes)")
         got = result.detach().cpu().to(torch.float64)
