@@ -17,7 +17,7 @@ from .errors import (
     MissingDataError,
     NonFiniteLossError,
 )
-from .evaluate import Estimate, evaluate, evaluate_per_task, mean_ci
+from .evaluate import Estimate, evaluate, evaluate_per_task, mean_ci, paired_difference
 from .inner import adapt, adapt_batch
 from .profiling import Cost, measure, peak_memory, seconds_per_call
 from .models import MLP
@@ -58,6 +58,7 @@ __all__ = [
     "evaluate_per_task",
     "get_device",
     "mean_ci",
+    "paired_difference",
     "meta_train",
     "set_seed",
 ]

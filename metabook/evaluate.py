@@ -60,6 +60,36 @@ def mean_ci(values: Tensor | list[float], confidence: float = 0.95) -> Estimate:
     return Estimate(v.mean().item(), t * sem, n, confidence)
 
 
+def paired_difference(
+    a: Tensor | list[float], b: Tensor | list[float], confidence: float = 0.95
+) -> Estimate:
+    """Mean per-task difference ``a - b`` with its Student-t confidence interval.
+
+    The comparison to use when two methods were tested on the *same* tasks: each task
+    gives one difference, so the spread that both methods share (hard and easy
+    episodes) cancels, and the interval is usually much narrower than either
+    method's own. "A beats B" means the interval lies above zero
+    (``paired_difference(a, b).low > 0``). The formula is written out in the
+    book's notation page.
+
+    Args:
+        a: one value per task for the first method (e.g. query accuracy).
+        b: the second method's values on the same tasks, in the same order.
+        confidence: e.g. 0.95 for a 95% interval.
+
+    Raises:
+        ConfigError: if ``a`` and ``b`` do not hold the same number of tasks.
+    """
+    ta = torch.as_tensor(a, dtype=torch.float64).flatten().cpu()
+    tb = torch.as_tensor(b, dtype=torch.float64).flatten().cpu()
+    if ta.numel() != tb.numel():
+        raise ConfigError(
+            f"a paired comparison needs the same tasks for both methods: "
+            f"a has {ta.numel()} values, b has {tb.numel()}"
+        )
+    return mean_ci(ta - tb, confidence)
+
+
 def evaluate_per_task(
     learner,
     episodes: Episode,

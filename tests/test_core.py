@@ -121,6 +121,21 @@ def test_mean_ci_matches_t_interval():
     assert not est.overlaps(mb.Estimate(10.0, 1.0, 5))
 
 
+def test_paired_difference_matches_scipy():
+    from scipy import stats
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(600, generator=g, dtype=torch.float64)
+    b = a - 0.05 + 0.1 * torch.rand(600, generator=g, dtype=torch.float64)
+    est = mb.paired_difference(a, b)
+    ref = stats.ttest_rel(a.numpy(), b.numpy()).confidence_interval(0.95)
+    assert est.low == pytest.approx(ref.low, rel=1e-10)
+    assert est.high == pytest.approx(ref.high, rel=1e-10)
+    assert est.n == 600
+    with pytest.raises(mb.ConfigError, match="a has 600 values, b has 599"):
+        mb.paired_difference(a, b[:-1])
+
+
 def test_evaluate_chunks_give_same_result():
     g = mb.set_seed(0)
     maml = mb.MAML(mb.MLP(), inner_lr=0.01)
