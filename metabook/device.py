@@ -8,7 +8,7 @@ import re
 import numpy as np
 import torch
 
-from .errors import DeviceError
+from .errors import ConfigError, DeviceError
 
 _DEVICE_RE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
 
@@ -62,14 +62,20 @@ def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices) in one place.
 
     Args:
-        seed: a non-negative integer.
+        seed: an integer in ``0 .. 2**64 - 1``.
 
     Returns:
         A CPU ``torch.Generator`` seeded with ``seed``, for samplers that should
         draw their own reproducible stream of tasks.
+
+    Raises:
+        ConfigError: if ``seed`` is not such an integer (nothing is seeded then).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be a non-negative int")
+    # Checked before anything is seeded, so a bad seed changes no generator.
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed={seed!r} must be an int")
+    if not 0 <= seed < 2**64:
+        raise ConfigError(f"seed={seed} must be in 0..2**64-1 (what torch accepts)")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -111,6 +111,11 @@ def evaluate_per_task(
     """
     if not episodes.batched:
         raise ConfigError("evaluate needs a batched episode holding all test tasks")
+    if episodes.meta_batch_size == 0:
+        raise ConfigError(
+            "episodes holds 0 test tasks; evaluate needs at least one "
+            "(600 gives a 95% interval of about ±0.01 on accuracy)"
+        )
     check_int("chunk_size", chunk_size, 1)
     device = next(learner.model.parameters()).device
     was_training = learner.model.training

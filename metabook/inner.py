@@ -25,6 +25,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from .errors import ConfigError
+
 Params = dict[str, Tensor]
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -64,6 +66,7 @@ def adapt_batch(
     buffers: Params | None = None,
     randomness: str = "different",
     per_task: tuple[str, ...] = (),
+    frozen: Params | None = None,
 ) -> tuple[Params, Tensor]:
     """Adapt θ to every task of a meta-batch: θ'_i = θ − α ∇θ L_support_i(θ), ``inner_steps`` times.
 
@@ -81,6 +84,10 @@ def adapt_batch(
         per_task: names of entries of ``params`` that already have a leading task
             dimension (one tensor per task, e.g. the embedding rows a task uses); the
             others are shared by all tasks and expanded.
+        frozen: parameters that are *not* adapted (e.g. a frozen pre-trained body,
+            ``requires_grad=False``): passed to the model unchanged, shared by all
+            tasks, never differentiated. The learners put every parameter with
+            ``requires_grad=False`` here.
 
     Returns:
         θ'_i for every task, each of shape ``(meta_batch_size, *param_shape)``, and the
@@ -88,7 +95,16 @@ def adapt_batch(
 
     If gradients are disabled by the caller (``torch.no_grad()``), the inner loop
     still runs (it needs gradients) but nothing is kept for an outer backward pass.
+    A parameter the forward pass does not use gets a zero inner gradient.
+
+    Raises:
+        ConfigError: if a per-parameter ``inner_lr`` does not name exactly the
+            adapted parameters.
     """
+    if isinstance(inner_lr, dict) and inner_lr.keys() != params.keys():
+        raise ConfigError(lr_names_message(inner_lr, params))
+    if frozen:
+        buffers = {**frozen, **(buffers or {})}
     outer_graph = torch.is_grad_enabled()
     create_graph = outer_graph and not first_order
     batch = support_x.shape[0]
@@ -101,7 +117,13 @@ def adapt_batch(
         for _ in range(inner_steps):
             out = batched_forward(model, fast, support_x, buffers, randomness)
             loss = task_loss(out, support_y)  # (meta_batch_size,)
-            grads = torch.autograd.grad(loss.sum(), list(fast.values()), create_graph=create_graph)
+            grads = torch.autograd.grad(
+                loss.sum(),
+                list(fast.values()),
+                create_graph=create_graph,
+                allow_unused=True,
+                materialize_grads=True,
+            )
             if isinstance(inner_lr, dict):
                 fast = {k: w - inner_lr[k] * g for (k, w), g in zip(fast.items(), grads)}
             else:
@@ -111,6 +133,26 @@ def adapt_batch(
         fast = {k: w.detach() for k, w in fast.items()}
     stacked = torch.stack(losses, dim=1) if losses else support_x.new_zeros(batch, 0)
     return fast, stacked
+
+
+def lr_names_message(inner_lr: dict, params: Params) -> str:
+    """Why a per-parameter ``inner_lr`` does not fit ``params`` (missing, extra names)."""
+
+    def names(keys: set[str]) -> str:
+        shown = ", ".join(sorted(keys)[:3])
+        return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+
+    missing = set(params) - set(inner_lr)
+    extra = set(inner_lr) - set(params)
+    parts = []
+    if missing:
+        parts.append(f"misses {names(missing)}")
+    if extra:
+        parts.append(f"has names that are not adapted parameters: {names(extra)}")
+    return (
+        "the per-parameter inner_lr " + " and ".join(parts) + "; give one step "
+        "size per trainable parameter (frozen ones, requires_grad=False, get none)"
+    )
 
 
 def adapt(
@@ -123,6 +165,7 @@ def adapt(
     inner_steps: int,
     first_order: bool = False,
     buffers: Params | None = None,
+    frozen: Params | None = None,
 ) -> tuple[Params, Tensor]:
     """``adapt_batch`` for a single task: ``support_x`` is ``(n_support, *x_shape)``.
 
@@ -130,6 +173,6 @@ def adapt(
     """
     fast, losses = adapt_batch(
         model, params, support_x.unsqueeze(0), support_y.unsqueeze(0), loss_fn,
-        inner_lr, inner_steps, first_order, buffers,
+        inner_lr, inner_steps, first_order, buffers, frozen=frozen,
     )
     return {k: w.squeeze(0) for k, w in fast.items()}, losses.squeeze(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .episode import Episode
-from .errors import ConfigError
+from .errors import ConfigError, EpisodeError, NonFiniteLossError
 
 
 class MetaLearner(Protocol):
@@ -68,6 +69,28 @@ def progress_bar(steps: int, desc: str, progress: bool = True) -> tqdm:
     return tqdm(range(steps), desc=desc, mininterval=1.0, disable=quiet or not progress)
 
 
+def _non_finite_loss(
+    learner: MetaLearner, batch: Episode, loss: float, iteration: int
+) -> Exception:
+    """Why the meta-loss of ``iteration`` is ``loss`` (nan or inf)."""
+    from .algorithms.guards import non_finite_inputs, non_finite_params
+
+    bad_input = non_finite_inputs(batch)
+    if bad_input is not None:
+        return type(bad_input)(f"meta-iteration {iteration}: {bad_input}")
+    name = non_finite_params(dict(learner.model.named_parameters()))
+    if name is not None:
+        cause = (
+            f"the parameter {name!r} already holds nan/inf: an earlier outer "
+            "step blew up; lower meta_lr or clip the meta-gradient"
+        )
+    else:
+        cause = "check the loss function and the model's output range"
+    return NonFiniteLossError(
+        f"meta-iteration {iteration}: the meta-loss is {loss}; {cause}"
+    )
+
+
 def meta_train(
     learner: MetaLearner,
     sample_batch: Callable[[], Episode],
@@ -106,9 +129,15 @@ def meta_train(
     for step in bar:
         batch = sample_batch().to(device)
         optimizer.zero_grad(set_to_none=True)
-        out = learner.backward(batch)
+        try:
+            out = learner.backward(batch)
+        except (NonFiniteLossError, EpisodeError) as err:
+            raise type(err)(f"meta-iteration {step + 1}: {err}") from None
+        loss = out.loss.item()
+        if not math.isfinite(loss):  # a learner that does not check by itself
+            raise _non_finite_loss(learner, batch, loss, step + 1)
         optimizer.step()
-        history.loss.append(out.loss.item())
+        history.loss.append(loss)
         for name, values in out.metrics.items():
             if name != "loss":
                 history.metrics.setdefault(name, []).append(values.mean().item())

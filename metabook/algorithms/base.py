@@ -8,7 +8,9 @@ outer update is (``backward``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -16,7 +18,23 @@ from torch.func import vmap
 
 from ..episode import Episode
 from ..errors import ConfigError, EpisodeError, NonFiniteLossError
-from ..inner import LossFn, Params, adapt, adapt_batch, batched_forward, forward
+from ..inner import (
+    LossFn,
+    Params,
+    adapt,
+    adapt_batch,
+    batched_forward,
+    forward,
+    lr_names_message,
+)
+from .guards import (
+    check_labels,
+    check_model_input,
+    check_no_running_stats,
+    non_finite_inputs,
+    non_finite_params,
+    outer_step_error,
+)
 
 
 def default_loss(output: Tensor, target: Tensor) -> Tensor:
@@ -80,8 +98,49 @@ class StepOutput:
 
 
 def _check_positive_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigError(f"{name}={value!r} must be a positive number")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < math.inf
+    ):
+        raise ConfigError(f"{name}={value!r} must be a positive, finite number")
+
+
+def _check_inner_lr(model: nn.Module, inner_lr: object) -> float | Params:
+    """α as a float, or a per-parameter dict naming exactly the trainable parameters."""
+    if not isinstance(inner_lr, dict):
+        _check_positive_number("inner_lr", inner_lr)
+        return float(inner_lr)
+    trainable = {
+        k: p for k, p in model.named_parameters() if p.requires_grad
+    }
+    if inner_lr.keys() != trainable.keys():
+        raise ConfigError(lr_names_message(inner_lr, trainable))
+    for name, lr in inner_lr.items():
+        if isinstance(lr, Tensor):
+            if not torch.isfinite(lr.detach()).all():
+                raise ConfigError(f"inner_lr[{name!r}] holds nan/inf")
+            shape = trainable[name].shape
+            try:
+                fits = torch.broadcast_shapes(lr.shape, shape) == shape
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ConfigError(
+                    f"inner_lr[{name!r}] has shape {tuple(lr.shape)}, which does "
+                    f"not broadcast to the parameter's "
+                    f"{tuple(trainable[name].shape)}"
+                )
+        else:
+            _check_positive_number(f"inner_lr[{name!r}]", lr)
+    return inner_lr
+
+
+def describe_lr(inner_lr: float | Params) -> str:
+    """``inner_lr=0.01``, or a short description of a per-parameter one."""
+    if isinstance(inner_lr, dict):
+        return f"a per-parameter inner_lr ({len(inner_lr)} tensors)"
+    return f"inner_lr={inner_lr}"
 
 
 def _check_steps(value: object) -> int:
@@ -123,21 +182,71 @@ class GradientLearner:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be an nn.Module, got {type(model).__name__}")
-        _check_positive_number("inner_lr", inner_lr)
+        check_no_running_stats(model)
         self.model = model
-        self.inner_lr = float(inner_lr)
+        self.inner_lr = _check_inner_lr(model, inner_lr)
         self.inner_steps = _check_steps(inner_steps)
         self.loss_fn = loss_fn
         self.randomness = randomness
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(inner_lr={self.inner_lr}, inner_steps={self.inner_steps})"
+        return f"{type(self).__name__}({self._lr_repr()}, inner_steps={self.inner_steps})"
+
+    def _lr_repr(self) -> str:
+        if isinstance(self.inner_lr, dict):
+            return f"inner_lr=<{len(self.inner_lr)} per-parameter tensors>"
+        return f"inner_lr={self.inner_lr}"
 
     # ---------------------------------------------------------------- helpers
     @property
     def params(self) -> Params:
         """θ: the model's parameters by name (the tensors the optimiser updates)."""
         return dict(self.model.named_parameters())
+
+    def split_frozen(self, params: Params) -> tuple[Params, Params]:
+        """``(adapted, frozen)``: the inner loop adapts only trainable parameters.
+
+        A parameter of the model with ``requires_grad=False`` (a frozen embedding
+        table, a frozen pre-trained body under a trainable head) is passed to the
+        forward pass unchanged; every gradient-based learner treats it so.
+        """
+        frozen_names = {
+            k for k, p in self.model.named_parameters() if not p.requires_grad
+        }
+        if not frozen_names:
+            return params, {}
+        adapted = {k: v for k, v in params.items() if k not in frozen_names}
+        frozen = {k: v for k, v in params.items() if k in frozen_names}
+        if not adapted:
+            raise ConfigError(
+                "every parameter of the model has requires_grad=False: the "
+                "inner loop has nothing to adapt; unfreeze at least the head"
+            )
+        return adapted, frozen
+
+    def n_outputs(self, x: Tensor) -> int:
+        """How many classes the model outputs, from one example ``x[0]``; cached."""
+        key = tuple(x.shape[1:])
+        cache = self.__dict__.setdefault("_n_outputs", {})
+        if key not in cache:
+            modes = [(m, m.training) for m in self.model.modules()]
+            self.model.eval()  # no dropout: the probe must not use random numbers
+            try:
+                with torch.no_grad():
+                    out = self.model(x[:1])
+            finally:
+                for m, mode in modes:
+                    m.training = mode
+            cache[key] = out.shape[-1]
+        return cache[key]
+
+    def check_batch(self, batch: Episode) -> None:
+        """Inputs the model accepts, labels the model can output (before any kernel)."""
+        check_model_input(self.model, batch)
+        if not batch.support_y.is_floating_point():
+            x = batch.support_x[0] if batch.batched else batch.support_x
+            n = self.n_outputs(x)
+            check_labels(batch, n, f"the model outputs {n} classes")
 
     @property
     def buffers(self) -> Params:
@@ -167,7 +276,9 @@ class GradientLearner:
         steps = self.inner_steps if inner_steps is None else _check_steps(inner_steps)
         fo = self.first_order if first_order is None else first_order
         params = self.params if params is None else params
-        buffers = self.buffers
+        self.check_batch(batch)
+        params, frozen = self.split_frozen(params)
+        buffers = {**frozen, **self.buffers}
         support_x, query_x, rows = batch.support_x, batch.query_x, {}
         localize = getattr(self.model, "localize", None) if self.localize else None
         if localize is not None:
@@ -179,25 +290,40 @@ class GradientLearner:
         out = batched_forward(self.model, adapted, query_x, buffers, self.randomness)
         query_loss = vmap(self.loss_fn)(out, batch.query_y)
         outputs = TaskOutputs(query_loss, support_losses, out, adapted, rows)
-        self._check_finite(outputs)
+        self._check_finite(outputs, batch, params)
         return outputs
 
-    def _check_finite(self, outputs: TaskOutputs) -> None:
+    def _check_finite(self, outputs: TaskOutputs, batch: Episode, params: Params) -> None:
         s = outputs.support_losses
+        q = outputs.query_loss.detach()
+        # One sync in the normal path; the diagnosis below runs only on failure.
+        if bool(torch.isfinite(s).all() & torch.isfinite(q).all()):
+            return
+        bad_input = non_finite_inputs(batch)
+        if bad_input is not None:
+            raise bad_input
         if s.numel() and not torch.isfinite(s).all():
             task, step = (~torch.isfinite(s)).nonzero()[0].tolist()
+            value = s[task, step].item()
+            if step == 0:  # the loss at θ itself, before any inner step
+                name = non_finite_params(params)
+                if name is not None:
+                    raise outer_step_error(f"the support loss of task {task}", name)
+                raise NonFiniteLossError(
+                    f"the support loss of task {task} is {value} at the starting "
+                    "parameters, before any inner step: the model's output "
+                    "overflows (lower meta_lr, or check the model)"
+                )
             raise NonFiniteLossError(
-                f"the support loss became {s[task, step].item()} at inner step {step + 1} of task "
-                f"{task} with inner_lr={self.inner_lr}; lower inner_lr or check the data"
+                f"the support loss became {value} at inner step {step + 1} of "
+                f"task {task} with {describe_lr(self.inner_lr)}; lower inner_lr"
             )
-        q = outputs.query_loss.detach()
-        if not torch.isfinite(q).all():
-            task = int((~torch.isfinite(q)).nonzero()[0])
-            raise NonFiniteLossError(
-                f"the query loss after adaptation is {q[task].item()} for task {task} with "
-                f"inner_lr={self.inner_lr} and {outputs.support_losses.shape[-1]} inner step(s); "
-                "lower inner_lr or check the data"
-            )
+        task = int((~torch.isfinite(q)).nonzero()[0])
+        raise NonFiniteLossError(
+            f"the query loss after adaptation is {q[task].item()} for task {task} "
+            f"with {describe_lr(self.inner_lr)} and {s.shape[-1]} inner step(s); "
+            "lower inner_lr"
+        )
 
     # ------------------------------------------------------------ evaluation
     def task_metrics(self, batch: Episode, inner_steps: int | None = None) -> dict[str, Tensor]:
@@ -211,14 +337,23 @@ class GradientLearner:
         if episode.batched:
             raise EpisodeError("adapt takes one task; index a batched episode first (batch[i])")
         steps = self.inner_steps if inner_steps is None else _check_steps(inner_steps)
+        self.check_batch(episode)
+        params, frozen = self.split_frozen(
+            {k: v.detach() for k, v in self.params.items()}
+        )
         with torch.no_grad():
             adapted, losses = adapt(
-                self.model, {k: v.detach() for k, v in self.params.items()},
-                episode.support_x, episode.support_y, self.loss_fn, self.inner_lr, steps, True, self.buffers,
+                self.model, params, episode.support_x, episode.support_y,
+                self.loss_fn, self.inner_lr, steps, True, self.buffers, frozen,
             )
         if losses.numel() and not torch.isfinite(losses).all():
-            raise NonFiniteLossError(f"the support loss became non-finite with inner_lr={self.inner_lr}")
-        return adapted
+            bad_input = non_finite_inputs(episode)
+            if bad_input is not None:
+                raise bad_input
+            raise NonFiniteLossError(
+                f"the support loss became non-finite with {describe_lr(self.inner_lr)}"
+            )
+        return {**adapted, **frozen}
 
     def predict(self, params: Params, x: Tensor) -> Tensor:
         """The model's output on ``x`` with parameters ``params`` (e.g. from ``adapt``)."""

@@ -27,6 +27,7 @@ from ..episode import Episode
 from ..errors import ConfigError, EpisodeError, check_int
 from ..train import History, progress_bar
 from .base import _check_positive_number, task_metrics_from
+from .guards import check_labels
 
 
 def fit_heads(
@@ -191,6 +192,7 @@ class FineTuneBaseline:
             raise EpisodeError("FineTuneBaseline needs class labels; support_y holds floats (a regression task?)")
         steps = self.head_steps if inner_steps is None else check_int("inner_steps", inner_steps, 0)
         n_way = int(batch.support_y.max()) + 1
+        check_labels(batch, n_way, f"the support set has classes 0..{n_way - 1}")
         with torch.no_grad():
             support = self.embed(batch.support_x)
             query = self.embed(batch.query_x)

@@ -25,7 +25,8 @@ class MAML(GradientLearner):
 
     Args:
         model: any ``nn.Module``.
-        inner_lr: α.
+        inner_lr: α, a float or one step size per trainable parameter (a dict
+            of tensors broadcastable to each parameter, as Meta-SGD learns).
         inner_steps: inner gradient steps per task.
         first_order: drop the second-order term (FOMAML).
         loss_fn: per-task loss; MSE for float targets, cross-entropy for labels.
@@ -40,7 +41,7 @@ class MAML(GradientLearner):
     def __init__(
         self,
         model: nn.Module,
-        inner_lr: float,
+        inner_lr: float | dict[str, Tensor],
         inner_steps: int = 1,
         first_order: bool = False,
         loss_fn: LossFn = default_loss,
@@ -51,7 +52,7 @@ class MAML(GradientLearner):
 
     def __repr__(self) -> str:
         return (
-            f"MAML(inner_lr={self.inner_lr}, inner_steps={self.inner_steps}, "
+            f"MAML({self._lr_repr()}, inner_steps={self.inner_steps}, "
             f"first_order={self.first_order})"
         )
 

@@ -21,6 +21,7 @@ class JointTraining(GradientLearner):
     """Train θ on pooled task data; adapt at test time like MAML (see module docstring)."""
 
     def backward(self, batch: Episode) -> StepOutput:
+        self.check_batch(batch)
         model, loss_fn, buffers = self.model, self.loss_fn, self.buffers
         x = torch.cat([batch.support_x, batch.query_x], dim=1)
         y = torch.cat([batch.support_y, batch.query_y], dim=1)

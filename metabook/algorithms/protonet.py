@@ -16,8 +16,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError
+from ..errors import ConfigError, EpisodeError, NonFiniteLossError
 from .base import StepOutput, task_metrics_from
+from .guards import (
+    check_labels,
+    check_model_input,
+    non_finite_inputs,
+    non_finite_params,
+    outer_step_error,
+)
 
 
 def prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
@@ -34,7 +41,11 @@ def prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
     one_hot = (labels.unsqueeze(-1) == torch.arange(n_way, device=labels.device)).to(embeddings.dtype)
     counts = one_hot.sum(-2).unsqueeze(-1)  # (..., n_way, 1)
     if (counts == 0).any():
-        raise EpisodeError(f"some of the n_way={n_way} classes have no support example")
+        missing = int((counts.squeeze(-1) == 0).nonzero()[0, -1])
+        raise EpisodeError(
+            f"class {missing} of n_way={n_way} has no support example; "
+            "support labels must cover 0..n_way-1"
+        )
     return one_hot.transpose(-1, -2) @ embeddings / counts
 
 
@@ -72,7 +83,9 @@ class ProtoNet:
         """Query logits ``(..., n_query, n_way)``: negative squared distances to the prototypes."""
         if episode.support_y.is_floating_point():
             raise EpisodeError("ProtoNet needs class labels; support_y holds floats (a regression task?)")
+        check_model_input(self.model, episode)
         n_way = int(episode.support_y.max()) + 1
+        check_labels(episode, n_way, f"the support set has classes 0..{n_way - 1}")
         support = self._embed(episode.support_x, episode.batched)
         query = self._embed(episode.query_x, episode.batched)
         return -squared_distances(query, prototypes(support, episode.support_y, n_way))
@@ -80,7 +93,26 @@ class ProtoNet:
     def _losses(self, batch: Episode) -> tuple[Tensor, Tensor]:
         logits = self.logits(batch)
         losses = F.cross_entropy(logits.flatten(0, -2), batch.query_y.flatten(), reduction="none")
-        return logits, losses.view(batch.query_y.shape).mean(-1)
+        losses = losses.view(batch.query_y.shape).mean(-1)
+        if not bool(torch.isfinite(losses).all()):
+            raise self._non_finite(batch, losses)
+        return logits, losses
+
+    def _non_finite(self, batch: Episode, losses: Tensor) -> Exception:
+        """Why the query loss is not finite: the episode, or the encoder's weights."""
+        bad_input = non_finite_inputs(batch)
+        if bad_input is not None:
+            return bad_input
+        what = "the query loss"
+        name = non_finite_params(dict(self.model.named_parameters()))
+        if name is not None:
+            return outer_step_error(what, name)
+        value = losses[~torch.isfinite(losses)].flatten()[0].item()
+        return NonFiniteLossError(
+            f"{what} is {value}: the embeddings overflow (their squared "
+            "distances exceed the float range); lower meta_lr or normalise the "
+            "encoder's output"
+        )
 
     def backward(self, batch: Episode) -> StepOutput:
         logits, losses = self._losses(batch)

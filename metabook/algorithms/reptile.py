@@ -30,6 +30,8 @@ class Reptile(GradientLearner):
         with torch.no_grad():
             out = self.run_tasks(batch, first_order=True)
             for name, p in self.model.named_parameters():
+                if not p.requires_grad:  # frozen: not adapted, not moved
+                    continue
                 step = p - out.mean_adapted(name, p)
                 p.grad = step if p.grad is None else p.grad + step
         loss = out.query_loss.mean()

@@ -7,6 +7,8 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
+from ..errors import EpisodeError
+
 
 class MLP(nn.Module):
     """``in_dim -> hidden... -> out_dim`` with ReLU between layers.
@@ -20,9 +22,19 @@ class MLP(nn.Module):
     def __init__(self, in_dim: int = 1, out_dim: int = 1, hidden: Sequence[int] = (40, 40)) -> None:
         super().__init__()
         sizes = [in_dim, *hidden, out_dim]
+        self.in_dim, self.out_dim = in_dim, out_dim
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
 
+    def check_input(self, x: Tensor, name: str = "x") -> None:
+        """``x`` must end in ``in_dim`` features (a static check, no kernel runs)."""
+        if x.dim() == 0 or x.shape[-1] != self.in_dim:
+            raise EpisodeError(
+                f"{name} has shape {tuple(x.shape)}: its last dimension must be "
+                f"the MLP's in_dim={self.in_dim} features"
+            )
+
     def forward(self, x: Tensor) -> Tensor:  # x: (..., in_dim) -> (..., out_dim)
+        self.check_input(x)
         for layer in self.layers[:-1]:
             x = torch.relu(layer(x))
         return self.layers[-1](x)
@@ -40,6 +52,7 @@ class MLP(nn.Module):
         Returns:
             ``(B, ..., out_dim)``.
         """
+        self.check_input(x)
         b, lead = x.shape[0], x.shape[1:-1]
         h = x.reshape(b, -1, x.shape[-1])  # (B, n, in_dim)
         last = len(self.layers) - 1

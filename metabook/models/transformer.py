@@ -176,6 +176,30 @@ class TransformerEncoder(nn.Module):
                 f"sequences have T={tokens.shape[1]} tokens but the model has max_len={self.config.max_len} "
                 "positions; tokenise with a smaller max_len or build the model with a larger one"
             )
+        if not _is_batched(tokens):  # under vmap the learners checked already
+            self.check_input(tokens)
+
+    def check_input(self, tokens: Tensor, name: str = "tokens") -> None:
+        """Token ids must be integers in ``0 .. vocab_size-1``.
+
+        Checked before the embedding lookup: an id outside the table is an
+        ``IndexError`` on the CPU and a device-side assert (a dead kernel) on CUDA.
+        """
+        if tokens.is_floating_point() or tokens.is_complex():
+            raise EpisodeError(
+                f"{name} must hold integer token ids, got dtype {tokens.dtype}"
+            )
+        if tokens.numel() == 0:
+            return
+        low, high = (int(v) for v in torch.aminmax(tokens))
+        vocab = self.config.vocab_size
+        bad = low if low < 0 else high if high >= vocab else None
+        if bad is not None:
+            raise EpisodeError(
+                f"{name} holds the token id {bad}, outside the vocabulary "
+                f"0..{vocab - 1} (vocab_size={vocab}); tokenise with the "
+                "tokenizer the model was built for"
+            )
 
     def hidden_states(self, tokens: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
         """The final LayerNorm's output, the padding mask and each layer's attention weights.
@@ -262,6 +286,10 @@ class TransformerClassifier(nn.Module):
         """A classifier with the sizes of ``config``."""
         return cls(n_way=n_way, **asdict(config))
 
+    def check_input(self, tokens: Tensor, name: str = "tokens") -> None:
+        """Token ids must be integers in ``0 .. vocab_size-1`` (see the encoder's)."""
+        self.encoder.check_input(tokens, name)
+
     def embed(self, tokens: Tensor) -> Tensor:
         """``(n, T)`` ids -> ``(n, d_model)``: the encoder without the head."""
         return self.encoder(tokens)
@@ -315,6 +343,11 @@ class TransformerClassifier(nn.Module):
         local_params = dict(params)
         local_params[self.EMBEDDING] = params[self.EMBEDDING][index]  # (B, n_rows, d_model)
         return local_params, {self.EMBEDDING: index}, out
+
+
+def _is_batched(t: Tensor) -> bool:
+    """Whether ``t`` is a ``vmap`` BatchedTensor (its values cannot be read)."""
+    return torch._C._functorch.is_batchedtensor(t)
 
 
 def _init_weights(module: nn.Module) -> None:
