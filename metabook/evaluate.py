@@ -113,8 +113,8 @@ def evaluate_per_task(
         raise ConfigError("evaluate needs a batched episode holding all test tasks")
     if episodes.meta_batch_size == 0:
         raise ConfigError(
-            "episodes holds 0 test tasks; evaluate needs at least one "
-            "(600 gives a 95% interval of about ±0.01 on accuracy)"
+            "episodes holds 0 test tasks; evaluate needs at least one, and an "
+            "interval needs two"
         )
     check_int("chunk_size", chunk_size, 1)
     device = next(learner.model.parameters()).device
