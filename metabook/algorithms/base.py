@@ -203,16 +203,19 @@ class GradientLearner:
         """θ: the model's parameters by name (the tensors the optimiser updates)."""
         return dict(self.model.named_parameters())
 
-    def split_frozen(self, params: Params) -> tuple[Params, Params]:
+    def split_frozen(
+        self, params: Params, own: bool = False
+    ) -> tuple[Params, Params]:
         """``(adapted, frozen)``: the inner loop adapts only trainable parameters.
 
         A parameter of the model with ``requires_grad=False`` (a frozen embedding
         table, a frozen pre-trained body under a trainable head) is passed to the
         forward pass unchanged; every gradient-based learner treats it so.
+        ``own=True`` says ``params`` are the model's own tensors, whose flags can
+        be read directly (no second walk over the modules).
         """
-        frozen_names = {
-            k for k, p in self.model.named_parameters() if not p.requires_grad
-        }
+        source = params.items() if own else self.model.named_parameters()
+        frozen_names = {k for k, p in source if not p.requires_grad}
         if not frozen_names:
             return params, {}
         adapted = {k: v for k, v in params.items() if k not in frozen_names}
@@ -275,9 +278,10 @@ class GradientLearner:
             raise EpisodeError("run_tasks needs a batched episode; use Episode.stack([...]) or batch[i:i+1]")
         steps = self.inner_steps if inner_steps is None else _check_steps(inner_steps)
         fo = self.first_order if first_order is None else first_order
-        params = self.params if params is None else params
+        own = params is None
+        params = self.params if own else params
         self.check_batch(batch)
-        params, frozen = self.split_frozen(params)
+        params, frozen = self.split_frozen(params, own)
         buffers = {**frozen, **self.buffers}
         support_x, query_x, rows = batch.support_x, batch.query_x, {}
         localize = getattr(self.model, "localize", None) if self.localize else None
