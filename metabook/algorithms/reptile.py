@@ -6,11 +6,17 @@ then move θ towards the adapted weights::
     θ ← θ + ε · mean_i (θ'_i − θ)
 
 ``backward`` writes ``θ − mean_i θ'_i`` into ``θ.grad``, so an outer
-``torch.optim.SGD(lr=ε)`` performs exactly that update, and Adam can be used
-too (as in the paper's experiments). Reptile needs gradients of the support
-loss inside the inner loop; what it avoids is differentiating *through* them.
-With a single inner step its update is just joint training's gradient scaled by
-α, so it needs ``inner_steps >= 2`` to learn anything joint training cannot.
+``torch.optim.SGD(lr=ε)`` performs exactly that update (chapter 3 does, with
+a constant ε). Nichol et al. took the inner steps with Adam (β₁ = 0) and
+annealed ε linearly to 0 over training; here the inner loop is plain SGD,
+shared with MAML and FOMAML. Another outer optimiser can read the same
+``.grad`` (chapter 6 uses Adam, like its other methods): it then steps along
+the Reptile direction, but the step length is the optimiser's, not ε times
+the mean difference. Reptile needs gradients of the support loss inside the
+inner loop; what it avoids is differentiating *through* them. With a single
+inner step its update is just joint training's gradient scaled by α, so it
+needs ``inner_steps >= 2`` to learn anything joint training cannot.
+Parameters with ``requires_grad=False`` are neither adapted nor moved.
 """
 
 from __future__ import annotations
