@@ -1,12 +1,22 @@
 """metabook: the meta-learning implementations behind the book.
 
 The package a reader can read in an evening: an episode type and sampler, task
-families, a functional inner loop, MAML / FOMAML / Reptile / ProtoNet on top of it,
-a training loop and an evaluator with confidence intervals.
+families, a functional inner loop, MAML / FOMAML / Reptile / ProtoNet on top of
+it, a training loop and an evaluator with confidence intervals.
 """
 
 from . import checks, config
-from .algorithms import MAML, FineTuneBaseline, GradientLearner, JointTraining, ProtoNet, Reptile
+from .algorithms import (
+    ANIL,
+    MAML,
+    FineTuneBaseline,
+    GradientLearner,
+    JointTraining,
+    MetaSGD,
+    ProtoMAML,
+    ProtoNet,
+    Reptile,
+)
 from .device import get_device, set_seed
 from .episode import Episode
 from .errors import (
@@ -17,18 +27,38 @@ from .errors import (
     MissingDataError,
     NonFiniteLossError,
 )
-from .evaluate import Estimate, evaluate, evaluate_per_task, mean_ci, paired_difference
+from .evaluate import (
+    Estimate,
+    evaluate,
+    evaluate_per_task,
+    mean_ci,
+    paired_difference,
+)
 from .inner import adapt, adapt_batch
-from .profiling import Cost, measure, peak_memory, seconds_per_call
 from .models import MLP
+from .profiling import Cost, measure, peak_memory, seconds_per_call
 from .sampler import EpisodeSampler
 from .tasks import SinusoidTasks
 from .train import History, meta_train
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # metabook.plotting needs matplotlib (the "book" extra): loaded on first
+    # use only.
+    if name == "plotting":
+        import importlib
+
+        return importlib.import_module(".plotting", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "ANIL",
     "MAML",
+    "MetaSGD",
+    "ProtoMAML",
     "MLP",
     "ConfigError",
     "DeviceError",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pprint
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -54,9 +55,34 @@ class Preset(Generic[T]):
     full: T
     quick: T
 
+    def __post_init__(self) -> None:
+        # Every configuration class has a preset: it gets a readable str() here.
+        for cls in {type(self.full), type(self.quick)}:
+            if dataclasses.is_dataclass(cls) and "__str__" not in vars(cls):
+                cls.__str__ = describe  # type: ignore[method-assign]
+
     def get(self) -> T:
         """The configuration for the current size (see :func:`quick_mode`)."""
         return self.quick if quick_mode() else self.full
+
+
+def describe(cfg: object, width: int = 80) -> str:
+    """A dataclass as Python, one field per line, within ``width`` columns.
+
+    It is ``str()`` of every configuration with a :class:`Preset`, so
+    ``print(cfg)`` fits the page; ``repr(cfg)`` stays the one-line repr.
+    """
+    lines = [f"{type(cfg).__name__}("]
+    for f in dataclasses.fields(cfg):  # type: ignore[arg-type]
+        head = f"    {f.name}="
+        value = pprint.pformat(
+            getattr(cfg, f.name),
+            width=max(20, width - len(head) - 1),
+            compact=True,
+            underscore_numbers=True,
+        )
+        lines.append(head + value.replace("\n", "\n" + " " * len(head)) + ",")
+    return "\n".join(lines + [")"])
 
 
 def _check_positive(cfg: object) -> None:
@@ -75,9 +101,16 @@ def _check_positive(cfg: object) -> None:
 class SinusoidConfig:
     """Sinusoid regression as in Finn et al. (2017), section 5.1.
 
-    The defaults are the paper's: an MLP with two hidden layers of 40 units, K=10
-    shots, one inner step with ``inner_lr`` 0.01, meta-batches of 25 tasks and Adam
-    with ``meta_lr`` 1e-3 for 70,000 meta-iterations, evaluated on 600 test tasks.
+    From the paper: an MLP with two hidden layers of 40 units (ReLU), K=10
+    shots, one inner step with ``inner_lr`` 0.01, Adam as the meta-optimiser, one
+    model trained with K=10 and tested with K = 5, 10, 20. The paper gives no
+    meta-batch size, meta step size or iteration count for the sinusoids; these
+    come from the authors' code (``main.py`` of ``cbfinn/maml``):
+    ``meta_batch_size`` 25 and ``meta_lr`` 1e-3 are its flag defaults, 70,000
+    meta-iterations is what its 10-shot sinusoid command sets, ``n_query`` = K
+    because it draws 2K points per task, and 600 test tasks is its
+    ``NUM_TEST_POINTS``. (Its ``update_lr`` flag, the inner step size, defaults
+    to 1e-3; the MAML chapter discusses it.)
     """
 
     hidden: tuple[int, ...] = (40, 40)
@@ -90,8 +123,9 @@ class SinusoidConfig:
     meta_iters: int = 70_000
     eval_tasks: int = 600
     seed: int = 0
-    # The MAML chapter: one MAML and one pretrained baseline are meta-trained per k_shot
-    # and tested on the same eval_tasks tasks after each number of test_steps.
+    # The MAML chapter: one MAML and one pretrained baseline are meta-trained with
+    # k_shot, then tested with each of k_shots support points, on the same
+    # eval_tasks tasks, after each number of test_steps.
     k_shots: tuple[int, ...] = (5, 10, 20)
     test_steps: tuple[int, ...] = (0, 1, 10)  # table columns; curves go 0..max(test_steps)
     test_query: int = 100  # query points per test task (the test MSE is their mean)
@@ -164,10 +198,13 @@ class FirstOrderConfig:
 
     Same tasks and model as :class:`SinusoidConfig`. MAML and FOMAML train with
     ``inner_steps``; Reptile needs several inner steps (with one, its update is a
-    scaled joint-training gradient) and moves θ with plain SGD of step size
-    ``reptile_epsilon`` along mean θ' − θ. ``meta_iters`` is 30,000 instead of the
-    paper's 70,000 to keep the chapter's build time reasonable (the chapter prints
-    the per-step cost); all methods get the same number of meta-steps.
+    scaled joint-training gradient) and moves θ with plain SGD of a constant
+    step size ``reptile_epsilon`` along mean θ' − θ. (Nichol et al. took the
+    inner steps with Adam and annealed ε linearly to 0; here every method shares
+    MAML's plain SGD inner loop.) ``meta_iters`` is 30,000 instead of the 70,000 of
+    :class:`SinusoidConfig` (the MAML authors' sinusoid command) to keep the
+    chapter's build time reasonable (the chapter prints the per-step cost); all
+    methods get the same number of meta-steps.
     """
 
     hidden: tuple[int, ...] = (40, 40)
@@ -249,7 +286,9 @@ class TransformerChapterConfig:
     way. ``byte_max_len`` 160 keeps ~97% of definitions whole when read as bytes.
     The MAML demonstration takes one second-order meta-step on ``meta_batch_size``
     ``n_way``-way ``k_shot``-shot episodes; ``eval_episodes`` meta-test episodes measure
-    the trained encoder as a prototype classifier.
+    the trained encoder as a prototype classifier. The words-or-bytes comparison
+    trains one classifier per reading for ``unit_steps`` steps of the same recipe
+    and tests both on the same ``unit_episodes`` meta-test episodes.
     """
 
     d_model: int = 64
@@ -271,6 +310,8 @@ class TransformerChapterConfig:
     holdout: float = 0.1
     eval_episodes: int = 600
     timing_repeats: int = 10
+    unit_steps: int = 60  # words or bytes: training steps of each classifier
+    unit_episodes: int = 60  # ... and the meta-test episodes both are tested on
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -279,7 +320,13 @@ class TransformerChapterConfig:
 
 TRANSFORMER: Preset[TransformerChapterConfig] = Preset(
     full=TransformerChapterConfig(),
-    quick=TransformerChapterConfig(train_steps=60, eval_episodes=100, timing_repeats=3),
+    quick=TransformerChapterConfig(
+        train_steps=60,
+        eval_episodes=100,
+        timing_repeats=3,
+        unit_steps=5,
+        unit_episodes=20,
+    ),
 )
 
 
@@ -396,4 +443,279 @@ class CrossLingualConfig:
 CROSS_LINGUAL: Preset[CrossLingualConfig] = Preset(
     full=CrossLingualConfig(),
     quick=CrossLingualConfig(n_words=200, meta_iters=30, subsets=1, eval_episodes=100, pair_episodes=30),
+)
+
+
+@dataclass(frozen=True)
+class Learn2LearnConfig:
+    """Part III, "The same algorithms in learn2learn": parity and cost.
+
+    Sinusoids as in :class:`SinusoidConfig`: an MLP with ``hidden`` layers,
+    ``inner_lr``, meta-batches of ``meta_batch_size`` tasks with ``k_shot``
+    support and ``n_query`` query points, Adam with ``meta_lr``. Parity is
+    checked in float64 on ``parity_tasks`` tasks for each of
+    ``parity_inner_steps``; then both libraries meta-train copies of the same
+    MLP on the same ``train_iters`` meta-batches.
+
+    ProtoNet reads words of :class:`~metabook.tasks.WordLanguages`
+    (``n_words`` per language, bytes cut at ``max_len``) with a
+    :class:`~metabook.models.TransformerEncoder` (``d_model``, ``n_heads``,
+    ``n_layers``, ``d_ff``; the cross-lingual chapter's encoder). Episodes
+    are ``n_way``-way ``text_k_shot``-shot with ``text_query`` queries per
+    class, drawn by learn2learn's ``TaskDataset``; both sides train for
+    ``proto_iters`` steps of ``proto_batch`` episodes and are tested on
+    ``eval_episodes`` meta-test episodes.
+
+    The benchmark times second-order MAML meta-steps for each meta-batch
+    size in ``bench_batch_sizes`` (and ``bench_inner_steps`` inner steps at
+    the largest), in ``timing_rounds`` alternating rounds of
+    ``timing_repeats`` steps.
+    """
+
+    hidden: tuple[int, ...] = (40, 40)
+    k_shot: int = 10
+    n_query: int = 10
+    inner_lr: float = 0.01
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 25
+    parity_tasks: int = 5
+    parity_inner_steps: tuple[int, ...] = (1, 3)
+    train_iters: int = 300
+    n_words: int = 1000
+    max_len: int = 24
+    d_model: int = 32
+    n_heads: int = 2
+    n_layers: int = 1
+    d_ff: int = 64
+    n_way: int = 5
+    text_k_shot: int = 1
+    text_query: int = 5
+    proto_batch: int = 4
+    proto_iters: int = 100
+    eval_episodes: int = 300
+    bench_batch_sizes: tuple[int, ...] = (1, 5, 25)
+    bench_inner_steps: int = 5
+    timing_repeats: int = 10
+    timing_rounds: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+LEARN2LEARN: Preset[Learn2LearnConfig] = Preset(
+    full=Learn2LearnConfig(),
+    quick=Learn2LearnConfig(
+        train_iters=20,
+        n_words=200,
+        proto_iters=5,
+        eval_episodes=30,
+        timing_repeats=2,
+        timing_rounds=2,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PretrainedConfig:
+    """Part III, "Meta-learning meets pre-training": methods on a frozen encoder.
+
+    The encoder is all-MiniLM-L6-v2 (:mod:`metabook.models.pretrained`), run
+    once per definition in bfloat16 autocast (``bf16``) and cached. Test
+    episodes are Part II's: ``eval_episodes`` per ``k_shots`` entry with
+    ``test_query`` queries per class (the same seeds as
+    :class:`TextMetaConfig`); the accuracy-against-shots figure uses
+    ``curve_query`` queries, so that every test class can serve ten shots.
+    Every meta-trained method trains a linear adapter (identity at the start)
+    on top of the frozen embeddings with Adam (``meta_lr``) for ``meta_iters``
+    steps of ``meta_batch_size`` ``n_way``-way ``train_k_shot``-shot episodes
+    with ``n_query`` queries per class, from definitions of the meta-training
+    classes (at most ``train_per_class`` of each). ANIL, Proto-MAML and
+    Meta-SGD adapt a linear head in their inner loops (Meta-SGD's step sizes
+    learn with Adam at ``metasgd_meta_lr``). The top-layer run
+    fine-tunes the encoder's last ``top_layers`` layers with ProtoNet's loss
+    (``top_iters`` steps of ``top_batch`` episodes, learning rate ``top_lr``).
+    The inner-loop settings, ``meta_lr`` and ``meta_iters`` were chosen on
+    meta-validation classes; the chapter reruns part of that search
+    (``sweep_lrs`` × ``sweep_ways``, ``sweep_iters`` steps each).
+    ``scratch_iters`` steps of Part II's ProtoNet (its settings otherwise)
+    give the from-scratch reference, a reduced budget that the chapter states.
+    """
+
+    n_way: int = 5
+    k_shots: tuple[int, ...] = (1, 5)
+    curve_shots: tuple[int, ...] = (1, 2, 5, 10)
+    test_query: int = 15
+    curve_query: int = 10
+    eval_episodes: int = 600
+    curve_episodes: int = 600
+    val_episodes: int = 300
+    track_episodes: int = 200  # meta-train/val/test episodes of the curves
+    train_k_shot: int = 1
+    n_query: int = 10
+    train_per_class: int = 1000
+    meta_batch_size: int = 4
+    meta_lr: float = 1e-3
+    meta_iters: int = 500
+    eval_every: int = 50
+    anil_inner_lr: float = 10.0
+    anil_inner_steps: int = 5
+    protomaml_inner_lr: float = 1.0
+    protomaml_inner_steps: int = 5
+    metasgd_inner_lr: float = 10.0
+    metasgd_inner_steps: int = 5
+    metasgd_meta_lr: float = 0.1  # Adam's step for Meta-SGD's step sizes
+    head_lrs: tuple[float, ...] = (1.0, 10.0, 30.0)  # fit_heads, chosen on val
+    head_steps: int = 100
+    top_layers: int = 1
+    top_iters: int = 100
+    top_batch: int = 2
+    top_lr: float = 1e-4
+    sweep_lrs: tuple[float, ...] = (3e-4, 3e-3)
+    sweep_ways: tuple[int, ...] = (5, 20)
+    sweep_iters: int = 300
+    scratch_iters: int = 500
+    bf16: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+PRETRAINED: Preset[PretrainedConfig] = Preset(
+    full=PretrainedConfig(),
+    quick=PretrainedConfig(
+        eval_episodes=20,
+        curve_episodes=5,
+        val_episodes=10,
+        track_episodes=10,
+        n_query=3,
+        train_per_class=4,
+        meta_iters=10,
+        eval_every=5,
+        head_steps=20,
+        top_iters=2,
+        sweep_iters=3,
+        scratch_iters=5,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class InContextConfig:
+    """Part III, "The Transformer as an in-context meta-learner".
+
+    **One gradient step.** A :class:`~metabook.models.LinearSelfAttention` layer
+    is trained with Adam (``lsa_lr``, cosine decay) for ``lsa_steps`` steps of
+    ``lsa_batch`` noise-free linear regression prompts in dimension ``lsa_dim``
+    with ``lsa_context`` context points and ``lsa_queries`` queries, as in von
+    Oswald et al. (2023). The best step size of one gradient step is fitted on
+    ``eta_prompts`` training prompts.
+
+    **The softmax Transformer** (:class:`~metabook.models.InContextRegressor`,
+    ``d_model``, ``n_heads``, ``n_layers``, ``d_ff``) learns regression in
+    dimension ``dim`` with noise ``noise_std``, from 1 to ``max_context``
+    context points (uniform per batch), ``steps`` steps of Adam (one-cycle
+    schedule peaking at ``lr``) on batches of ``batch`` prompts with
+    ``n_query`` queries. MAML adapts a linear model with ``maml_inner_steps``
+    steps of ``maml_inner_lr`` (the largest step size that a one-point context
+    leaves stable in practice: ``2 α |x|²`` stays below 2 unless
+    ``|x|² > 25``) and meta-learns its initialisation with Adam
+    (``maml_meta_lr``) for ``maml_iters`` steps of ``maml_batch`` prompts. Everything is tested on the same
+    ``eval_prompts`` prompts with up to ``test_context`` context points and
+    ``test_query`` queries; ``x_scales`` stretch the test inputs.
+
+    **Text.** Words → language with bytes, as in the cross-lingual chapter
+    (``test_languages``, ``n_words``, ``max_len``, ``fractions``), 5-way.
+    ProtoNet and MAML (one step of ``text_inner_lr``, chosen on the
+    meta-validation languages: after 400 steps, 3-way 5-shot accuracy there was
+    0.84, 0.86 and 0.70 for 0.3, 1.0 and 3.0) train byte-level Transformers of
+    the same sizes (``enc_*``) for ``meta_iters`` steps of ``meta_batch_size``
+    ``train_k_shot``-shot episodes. The in-context classifier (``icl_*``,
+    ``n_symbols`` label symbols) reads the words through ProtoNet's encoder,
+    frozen, and trains for ``icl_iters`` steps of ``icl_batch`` episodes; a
+    second one without the copying initialisation trains ``plateau_iters``
+    steps. All are tested on the same ``eval_episodes`` episodes with
+    ``test_query`` queries per class, for each of ``k_shots``.
+    """
+
+    lsa_dim: int = 10
+    lsa_context: int = 20
+    lsa_queries: int = 10
+    lsa_batch: int = 256
+    lsa_steps: int = 1500
+    lsa_lr: float = 3e-3
+    eta_prompts: int = 4096
+    dim: int = 5
+    noise_std: float = 0.5
+    max_context: int = 20
+    n_query: int = 10
+    batch: int = 64
+    steps: int = 1000
+    lr: float = 2e-3
+    d_model: int = 64
+    n_heads: int = 4
+    n_layers: int = 2
+    d_ff: int = 128
+    knn_k: int = 3
+    maml_inner_lr: float = 0.04
+    maml_inner_steps: int = 20
+    maml_iters: int = 300
+    maml_batch: int = 25
+    maml_meta_lr: float = 1e-2
+    test_context: int = 40
+    test_query: int = 20
+    x_scales: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    eval_prompts: int = 600
+    test_languages: tuple[str, ...] = (
+        "es", "pt", "it", "fi", "uk", "bg", "el", "he",
+    )  # fmt: skip
+    n_words: int = 1000
+    max_len: int = 24
+    fractions: tuple[float, float, float] = (0.9, 0.1, 0.1)
+    enc_d_model: int = 32
+    enc_n_heads: int = 2
+    enc_n_layers: int = 1
+    enc_d_ff: int = 64
+    n_way: int = 5
+    train_k_shot: int = 5
+    train_query: int = 5
+    k_shots: tuple[int, ...] = (1, 5, 10)
+    text_query: int = 10
+    meta_lr: float = 1e-3
+    meta_batch_size: int = 4
+    meta_iters: int = 500
+    text_inner_lr: float = 1.0
+    text_inner_steps: int = 1
+    n_symbols: int = 10
+    icl_d_model: int = 64
+    icl_n_heads: int = 4
+    icl_n_layers: int = 2
+    icl_d_ff: int = 128
+    icl_batch: int = 8
+    icl_iters: int = 1000
+    icl_lr: float = 1e-3
+    plateau_iters: int = 300
+    eval_episodes: int = 600
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_positive(self)
+
+
+IN_CONTEXT: Preset[InContextConfig] = Preset(
+    full=InContextConfig(),
+    quick=InContextConfig(
+        lsa_steps=100,
+        eta_prompts=512,
+        steps=40,
+        maml_iters=10,
+        test_context=30,
+        eval_prompts=100,
+        n_words=200,
+        meta_iters=10,
+        icl_iters=30,
+        plateau_iters=10,
+        eval_episodes=100,
+    ),
 )

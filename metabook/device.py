@@ -1,4 +1,5 @@
-"""Choosing a device and seeding randomness: the two things a notebook does first."""
+"""Choosing a device and seeding randomness: the two things a notebook does
+first."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         A ``torch.device``.
 
     Raises:
-        DeviceError: if ``name`` is not a device string metabook knows, or names a
-            device this machine does not have.
+        DeviceError: if ``name`` is not a device string metabook knows, or names
+            a device this machine does not have.
     """
     if name is None:
         if torch.cuda.is_available():
@@ -46,15 +47,21 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
         )
     if text.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {name!r} was asked for, but this machine has no CUDA GPU")
+            raise DeviceError(
+                f"device {name!r} was asked for, but this "
+                "machine has no CUDA GPU"
+            )
         index = int(text.split(":")[1]) if ":" in text else 0
         if index >= torch.cuda.device_count():
             raise DeviceError(
-                f"device {name!r} was asked for, but only {torch.cuda.device_count()} "
+                f"device {name!r} was asked for, but only "
+                f"{torch.cuda.device_count()} "
                 "CUDA device(s) exist"
             )
     if text == "mps" and not _mps_available():
-        raise DeviceError(f"device {name!r} was asked for, but MPS is not available here")
+        raise DeviceError(
+            f"device {name!r} was asked for, but MPS is not available here"
+        )
     return torch.device(text)
 
 
@@ -69,13 +76,16 @@ def set_seed(seed: int) -> torch.Generator:
         draw their own reproducible stream of tasks.
 
     Raises:
-        ConfigError: if ``seed`` is not such an integer (nothing is seeded then).
+        ConfigError: if ``seed`` is not such an integer (nothing is seeded
+            then).
     """
     # Checked before anything is seeded, so a bad seed changes no generator.
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed={seed!r} must be an int")
     if not 0 <= seed < 2**64:
-        raise ConfigError(f"seed={seed} must be in 0..2**64-1 (what torch accepts)")
+        raise ConfigError(
+            f"seed={seed} must be in 0..2**64-1 (what torch accepts)"
+        )
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device

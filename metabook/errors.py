@@ -1,8 +1,8 @@
 """The errors metabook raises for bad input.
 
-Every message names the offending value, so a learner sees what to change without
-reading a torch traceback. All of them are ``ValueError`` subclasses, so ``except
-ValueError`` keeps working for code that does not know metabook.
+Every message names the offending value, so a learner sees what to change
+without reading a torch traceback. All of them are ``ValueError`` subclasses, so
+``except ValueError`` keeps working for code that does not know metabook.
 """
 
 
@@ -11,7 +11,8 @@ class MetabookError(ValueError):
 
 
 class EpisodeError(MetabookError):
-    """An episode cannot be built: impossible ``n_way``/``k_shot``/``n_query`` or bad shapes."""
+    """An episode cannot be built: impossible ``n_way``/``k_shot``/``n_query``
+    or bad shapes."""
 
 
 class DeviceError(MetabookError):
@@ -19,7 +20,8 @@ class DeviceError(MetabookError):
 
 
 class NonFiniteLossError(MetabookError, FloatingPointError):
-    """A loss became ``nan`` or ``inf`` inside an inner loop (usually: ``inner_lr`` too large)."""
+    """A loss became ``nan`` or ``inf`` inside an inner loop (usually:
+    ``inner_lr`` too large)."""
 
 
 class ConfigError(MetabookError):
@@ -27,11 +29,18 @@ class ConfigError(MetabookError):
 
 
 class MissingDataError(MetabookError, ImportError):
-    """A task family's data package is not installed (the message says what to install)."""
+    """A task family's data package is not installed (the message says what to
+    install)."""
 
 
-def check_int(name: str, value: object, minimum: int, error: type[MetabookError] = ConfigError) -> int:
-    """``value`` must be an int (not a bool) of at least ``minimum``; the error names both."""
+def check_int(
+    name: str,
+    value: object,
+    minimum: int,
+    error: type[MetabookError] = ConfigError,
+) -> int:
+    """``value`` must be an int (not a bool) of at least ``minimum``; the error
+    names both."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise error(f"{name}={value!r} must be an int")
     if value < minimum:

@@ -1,4 +1,4 @@
-"""Evaluation over many test tasks, reported as mean ± 95% confidence interval."""
+"""Evaluation over many test tasks: mean ± 95% confidence interval."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .errors import ConfigError, check_int
 
 @dataclass(frozen=True)
 class Estimate:
-    """A mean with the half-width of its confidence interval over ``n`` tasks."""
+    """A mean and the half-width of its confidence interval over ``n`` tasks."""
 
     mean: float
     ci: float
@@ -30,7 +30,7 @@ class Estimate:
     def high(self) -> float:
         return self.mean + self.ci
 
-    def overlaps(self, other: "Estimate") -> bool:
+    def overlaps(self, other: Estimate) -> bool:
         """Whether the two confidence intervals overlap."""
         return self.low <= other.high and other.low <= self.high
 
@@ -52,7 +52,9 @@ def mean_ci(values: Tensor | list[float], confidence: float = 0.95) -> Estimate:
     v = torch.as_tensor(values, dtype=torch.float64).flatten().cpu()
     n = v.numel()
     if n < 2:
-        raise ConfigError(f"a confidence interval needs at least 2 values, got {n}")
+        raise ConfigError(
+            f"a confidence interval needs at least 2 values, got {n}"
+        )
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence={confidence!r} must be between 0 and 1")
     sem = v.std(unbiased=True).item() / math.sqrt(n)
@@ -63,12 +65,13 @@ def mean_ci(values: Tensor | list[float], confidence: float = 0.95) -> Estimate:
 def paired_difference(
     a: Tensor | list[float], b: Tensor | list[float], confidence: float = 0.95
 ) -> Estimate:
-    """Mean per-task difference ``a - b`` with its Student-t confidence interval.
+    """Mean per-task difference ``a - b`` with its Student-t confidence
+    interval.
 
-    The comparison to use when two methods were tested on the *same* tasks: each task
-    gives one difference, so the spread that both methods share (hard and easy
-    episodes) cancels, and the interval is usually much narrower than either
-    method's own. "A beats B" means the interval lies above zero
+    The comparison to use when two methods were tested on the *same* tasks: each
+    task gives one difference, so the spread that both methods share (hard and
+    easy episodes) cancels, and the interval is usually much narrower than
+    either method's own. "A beats B" means the interval lies above zero
     (``paired_difference(a, b).low > 0``). The formula is written out in the
     book's notation page.
 
@@ -99,18 +102,21 @@ def evaluate_per_task(
     """Adapt to every test task and return each metric per task (on the CPU).
 
     Args:
-        learner: anything with ``task_metrics(batch, inner_steps)`` (MAML, ProtoNet, ...).
+        learner: anything with ``task_metrics(batch, inner_steps)`` (MAML,
+            ProtoNet, ...).
         episodes: a batched episode holding all test tasks.
         inner_steps: inner steps at test time (defaults to the learner's own).
         chunk_size: tasks adapted at once (bounds memory).
 
     Returns:
-        ``{"loss": (n_tasks,), ...}`` plus ``"accuracy"`` for classification. Two methods
-        tested on the same episodes can be compared task by task (a paired comparison:
-        ``mean_ci(a["accuracy"] - b["accuracy"])``).
+        ``{"loss": (n_tasks,), ...}`` plus ``"accuracy"`` for classification.
+        Two methods tested on the same episodes can be compared task by task (a
+        paired comparison: ``mean_ci(a["accuracy"] - b["accuracy"])``).
     """
     if not episodes.batched:
-        raise ConfigError("evaluate needs a batched episode holding all test tasks")
+        raise ConfigError(
+            "evaluate needs a batched episode holding all test tasks"
+        )
     if episodes.meta_batch_size == 0:
         raise ConfigError(
             "episodes holds 0 test tasks; evaluate needs at least one, and an "
@@ -124,7 +130,9 @@ def evaluate_per_task(
     try:
         for start in range(0, episodes.meta_batch_size, chunk_size):
             chunk = episodes[start : start + chunk_size].to(device)
-            for name, values in learner.task_metrics(chunk, inner_steps=inner_steps).items():
+            for name, values in learner.task_metrics(
+                chunk, inner_steps=inner_steps
+            ).items():
                 per_task.setdefault(name, []).append(values.cpu())
     finally:
         learner.model.train(was_training)
@@ -141,9 +149,10 @@ def evaluate(
     """Adapt to every test task and summarise each metric as mean ± CI.
 
     Args:
-        learner: anything with ``task_metrics(batch, inner_steps)`` (MAML, ProtoNet, ...).
-        episodes: a batched episode holding all test tasks; pass the *same* tasks to
-            every method you compare.
+        learner: anything with ``task_metrics(batch, inner_steps)`` (MAML,
+            ProtoNet, ...).
+        episodes: a batched episode holding all test tasks; pass the *same*
+            tasks to every method you compare.
         inner_steps: inner steps at test time (defaults to the learner's own).
         chunk_size: tasks adapted at once (bounds memory).
         confidence: confidence level of the intervals.
@@ -152,4 +161,6 @@ def evaluate(
         ``{"loss": Estimate, ...}`` plus ``"accuracy"`` for classification.
     """
     per_task = evaluate_per_task(learner, episodes, inner_steps, chunk_size)
-    return {name: mean_ci(values, confidence) for name, values in per_task.items()}
+    return {
+        name: mean_ci(values, confidence) for name, values in per_task.items()
+    }

@@ -1,8 +1,10 @@
-"""One validating sampler of N-way K-shot classification episodes over any labelled data."""
+"""One validating sampler of N-way K-shot classification episodes over any
+labelled data."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -30,8 +32,8 @@ class EpisodeSampler:
         n_query: query examples per class.
         generator: a seeded ``torch.Generator`` (see ``set_seed``); a fresh one
             seeded with 0 if omitted, so sampling is always reproducible.
-        collate: turns a list of examples into a tensor; required when ``x`` is not
-            a tensor.
+        collate: turns a list of examples into a tensor; required when ``x`` is
+            not a tensor.
 
     Episodes have ``support_x`` of shape ``(n_way * k_shot, *x_shape)`` ordered
     class by class, labels ``0..n_way-1`` assigned in a random class order, and
@@ -53,14 +55,23 @@ class EpisodeSampler:
         self.n_query = _check_count("n_query", n_query, 1)
         if not isinstance(x, Tensor) and collate is None:
             raise EpisodeError(
-                f"x is a {type(x).__name__}, not a tensor: pass collate= to turn a list of examples into one"
+                f"x is a {type(x).__name__}, not a tensor: pass collate= to "
+                "turn a list of examples into one"
             )
-        labels_list = labels.tolist() if isinstance(labels, Tensor) else list(labels)
+        labels_list = (
+            labels.tolist() if isinstance(labels, Tensor) else list(labels)
+        )
         if len(labels_list) != len(x):
-            raise EpisodeError(f"x has {len(x)} examples but labels has {len(labels_list)}")
+            raise EpisodeError(
+                f"x has {len(x)} examples but labels has {len(labels_list)}"
+            )
         self.x = x
         self.collate = collate
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        self.generator = (
+            generator
+            if generator is not None
+            else torch.Generator().manual_seed(0)
+        )
 
         by_class: dict[Any, list[int]] = {}
         for i, label in enumerate(labels_list):
@@ -68,14 +79,18 @@ class EpisodeSampler:
         self.classes = sorted(by_class, key=repr)
         n_classes = len(self.classes)
         if n_way > n_classes:
-            raise EpisodeError(f"n_way={n_way} but the dataset has only {n_classes} classes")
+            raise EpisodeError(
+                f"n_way={n_way} but the dataset has only {n_classes} classes"
+            )
         need = k_shot + n_query
         eligible = [c for c in self.classes if len(by_class[c]) >= need]
         if len(eligible) < n_way:
             smallest = min(len(v) for v in by_class.values())
             raise EpisodeError(
-                f"k_shot={k_shot} + n_query={n_query} needs {need} examples per class, but only "
-                f"{len(eligible)} of {n_classes} classes have that many (smallest class: {smallest}); "
+                f"k_shot={k_shot} + n_query={n_query} needs {need} examples "
+                "per class, but only "
+                f"{len(eligible)} of {n_classes} classes have that many "
+                f"(smallest class: {smallest}); "
                 f"n_way={n_way} classes are needed"
             )
         self.eligible = eligible
@@ -83,7 +98,8 @@ class EpisodeSampler:
 
     def __repr__(self) -> str:
         return (
-            f"EpisodeSampler(n_way={self.n_way}, k_shot={self.k_shot}, n_query={self.n_query}, "
+            f"EpisodeSampler(n_way={self.n_way}, k_shot={self.k_shot}, "
+            f"n_query={self.n_query}, "
             f"classes={len(self.eligible)})"
         )
 
@@ -100,12 +116,20 @@ class EpisodeSampler:
         support, query = [], []
         for c in pick.tolist():
             pool = self._index[self.eligible[c]]
-            order = pool[torch.randperm(len(pool), generator=g)[: self.k_shot + self.n_query]]
+            order = pool[
+                torch.randperm(len(pool), generator=g)[
+                    : self.k_shot + self.n_query
+                ]
+            ]
             support.append(order[: self.k_shot])
             query.append(order[self.k_shot :])
         labels = torch.arange(self.n_way)
         classes = [self.eligible[c] for c in pick.tolist()]
-        info: dict[str, Any] = {"classes": torch.tensor(classes) if all(isinstance(c, int) for c in classes) else classes}
+        info: dict[str, Any] = {
+            "classes": torch.tensor(classes)
+            if all(isinstance(c, int) for c in classes)
+            else classes
+        }
         return Episode(
             support_x=self._take(torch.cat(support)),
             support_y=labels.repeat_interleave(self.k_shot),

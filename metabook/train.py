@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -21,7 +22,9 @@ class MetaLearner(Protocol):
 
     def backward(self, batch: Episode): ...
 
-    def task_metrics(self, batch: Episode, inner_steps: int | None = None) -> dict[str, Tensor]: ...
+    def task_metrics(
+        self, batch: Episode, inner_steps: int | None = None
+    ) -> dict[str, Tensor]: ...
 
 
 @dataclass
@@ -30,9 +33,11 @@ class History:
 
     Attributes:
         loss: the mean query loss of every meta-step.
-        metrics: per-step means of the learner's other metrics (e.g. ``accuracy``).
+        metrics: per-step means of the learner's other metrics (e.g.
+            ``accuracy``).
         seconds: wall-clock time of the whole run.
-        evals: ``(step, result)`` pairs from the optional ``evaluate_every`` hook.
+        evals: ``(step, result)`` pairs from the optional ``evaluate_every``
+            hook.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -60,13 +65,20 @@ class History:
 
 
 def progress_bar(steps: int, desc: str, progress: bool = True) -> tqdm:
-    """``tqdm(range(steps))``, off when ``progress`` is false or ``TQDM_DISABLE=1``.
+    """``tqdm(range(steps))``, off when ``progress`` is false or
+    ``TQDM_DISABLE=1``.
 
-    The site builds set ``TQDM_DISABLE=1`` (a static page cannot show a live bar); it is
-    read here because tqdm's notebook bar ignores it.
+    The site builds set ``TQDM_DISABLE=1`` (a static page cannot show a live
+    bar); it is read here because tqdm's notebook bar ignores it.
     """
-    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {"1", "true", "yes"}
-    return tqdm(range(steps), desc=desc, mininterval=1.0, disable=quiet or not progress)
+    quiet = os.environ.get("TQDM_DISABLE", "").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+    }
+    return tqdm(
+        range(steps), desc=desc, mininterval=1.0, disable=quiet or not progress
+    )
 
 
 def _non_finite_loss(
@@ -102,25 +114,37 @@ def meta_train(
     evaluate_every: int = 0,
     evaluate: Callable[[], object] | None = None,
 ) -> History:
-    """Run ``meta_iters`` meta-steps: sample a batch of tasks, ``backward``, ``step``.
+    """Run ``meta_iters`` meta-steps: sample a batch of tasks, ``backward``,
+    ``step``.
 
     Args:
-        learner: MAML, Reptile, ProtoNet, ... (anything with ``backward`` and ``model``).
-        sample_batch: returns a batched episode; it is moved to the model's device.
+        learner: MAML, Reptile, ProtoNet, ... (anything with ``backward`` and
+            ``model``).
+        sample_batch: returns a batched episode; it is moved to the model's
+            device.
         optimizer: the outer optimiser over ``learner.model.parameters()``.
         meta_iters: number of meta-steps.
         progress: show a ``tqdm`` progress bar.
         desc: progress-bar label (defaults to the learner's repr).
         evaluate_every: call ``evaluate()`` every this many steps (0: never).
-        evaluate: a callable returning anything worth keeping, e.g. validation accuracy.
+        evaluate: a callable returning anything worth keeping, e.g. validation
+            accuracy.
 
     Returns:
         The run's :class:`History`.
     """
-    if isinstance(meta_iters, bool) or not isinstance(meta_iters, int) or meta_iters < 0:
-        raise ConfigError(f"meta_iters={meta_iters!r} must be a non-negative int")
+    if (
+        isinstance(meta_iters, bool)
+        or not isinstance(meta_iters, int)
+        or meta_iters < 0
+    ):
+        raise ConfigError(
+            f"meta_iters={meta_iters!r} must be a non-negative int"
+        )
     if evaluate_every and evaluate is None:
-        raise ConfigError(f"evaluate_every={evaluate_every} needs an evaluate= callable")
+        raise ConfigError(
+            f"evaluate_every={evaluate_every} needs an evaluate= callable"
+        )
     device = next(learner.model.parameters()).device
     history = History()
     learner.model.train()
@@ -140,7 +164,9 @@ def meta_train(
         history.loss.append(loss)
         for name, values in out.metrics.items():
             if name != "loss":
-                history.metrics.setdefault(name, []).append(values.mean().item())
+                history.metrics.setdefault(name, []).append(
+                    values.mean().item()
+                )
         if step % 50 == 0:
             bar.set_postfix(loss=f"{history.loss[-1]:.4f}", refresh=False)
         if evaluate_every and (step + 1) % evaluate_every == 0:

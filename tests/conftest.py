@@ -1,4 +1,5 @@
-"""Shared fixtures: no network, and a device parameter that covers CUDA when present."""
+"""Shared fixtures: no network, and a device parameter that covers CUDA when
+present."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ __all__ = ["NetworkBlocked"]
 
 @pytest.fixture(autouse=True, scope="session")
 def block_network():
-    """Every test runs with sockets limited to loopback (the site test serves on 127.0.0.1)."""
+    """Every test runs with sockets limited to loopback (the site test serves on
+    127.0.0.1)."""
     undo = block("tests")
     yield
     undo()
@@ -30,7 +32,8 @@ def device(request) -> torch.device:
 
 @pytest.fixture(scope="session")
 def l2l():
-    """learn2learn, for parity tests. Skipped locally if absent; under CI its absence is a failure."""
+    """learn2learn, for parity tests. Skipped locally if absent; under CI its
+    absence is a failure."""
     import os
     import warnings
 
@@ -40,6 +43,12 @@ def l2l():
             import learn2learn
     except ImportError as exc:
         if os.environ.get("CI"):
-            pytest.fail(f"learn2learn is not installed ({exc}); run scripts/install_learn2learn.sh")
-        pytest.skip("learn2learn is not installed (scripts/install_learn2learn.sh installs it)")
+            pytest.fail(
+                f"learn2learn is not installed ({exc}); run "
+                "scripts/install_learn2learn.sh"
+            )
+        pytest.skip(
+            "learn2learn is not installed "
+            "(scripts/install_learn2learn.sh installs it)"
+        )
     return learn2learn

@@ -1,7 +1,8 @@
 """Hand-written references the tests compare metabook against.
 
 They avoid torch.func entirely: an explicit MLP forward on a list of weight
-tensors and a per-task Python loop with ``torch.autograd.grad(create_graph=True)``.
+tensors and a per-task Python loop with
+``torch.autograd.grad(create_graph=True)``.
 """
 
 from __future__ import annotations
@@ -32,8 +33,17 @@ def maml_meta_loss(weights, batch, inner_lr, inner_steps, first_order=False):
     """Mean query loss over tasks, one task at a time."""
     total = 0.0
     for i in range(batch.meta_batch_size):
-        fast = adapt_loop(weights, batch.support_x[i], batch.support_y[i], inner_lr, inner_steps, first_order)
-        total = total + F.mse_loss(mlp_forward(fast, batch.query_x[i]), batch.query_y[i])
+        fast = adapt_loop(
+            weights,
+            batch.support_x[i],
+            batch.support_y[i],
+            inner_lr,
+            inner_steps,
+            first_order,
+        )
+        total = total + F.mse_loss(
+            mlp_forward(fast, batch.query_x[i]), batch.query_y[i]
+        )
     return total / batch.meta_batch_size
 
 

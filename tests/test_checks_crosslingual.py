@@ -1,4 +1,5 @@
-"""The self-checks of "Cross-lingual transfer": right answers pass, typical mistakes get a helpful message."""
+"""The self-checks of "Cross-lingual transfer": right answers pass, typical
+mistakes get a helpful message."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from metabook.checks import CheckFailed
 from metabook.checks import crosslingual as checks
 
-# ---------------------------------------------------------------------- language splits
+# -------------------------------------------------------------- language splits
 
 
 def right_split(languages, test_languages, n_val, seed):
@@ -20,11 +21,16 @@ def right_split(languages, test_languages, n_val, seed):
 
 
 def leaky_split(languages, test_languages, n_val, seed):
-    """The classic mistake: shuffle *all* languages for meta-training, then add the test ones."""
+    """The classic mistake: shuffle *all* languages for meta-training, then add
+    the test ones."""
     every = sorted(languages)
     random.Random(seed).shuffle(every)
     val = [lang for lang in every if lang not in test_languages][:n_val]
-    return [lang for lang in every if lang not in val], val, list(test_languages)
+    return (
+        [lang for lang in every if lang not in val],
+        val,
+        list(test_languages),
+    )
 
 
 def test_splits_pass_on_disjoint_languages(capsys):
@@ -35,7 +41,10 @@ def test_splits_pass_on_disjoint_languages(capsys):
 def test_splits_accept_class_texts():
     from metabook.tasks import ClassTexts
 
-    parts = [ClassTexts.from_groups([(c, c, ["w"]) for c in codes]) for codes in (["en", "fr"], ["de"], ["fi"])]
+    parts = [
+        ClassTexts.from_groups([(c, c, ["w"]) for c in codes])
+        for codes in (["en", "fr"], ["de"], ["fi"])
+    ]
     checks.check_splits(*parts, quiet=True)
 
 
@@ -44,7 +53,12 @@ def test_splits_accept_class_texts():
     [
         (["en", "fi"], ["de"], ["fi", "hu"], "also meta-training languages"),
         (["en"], ["fi"], ["fi", "hu"], "both meta-validation and meta-test"),
-        (["en", "de"], ["de"], ["fi"], "both meta-training and meta-validation"),
+        (
+            ["en", "de"],
+            ["de"],
+            ["fi"],
+            "both meta-training and meta-validation",
+        ),
         (["en", "en"], ["de"], ["fi"], "more than once"),
         ("en", ["de"], ["fi"], "list or tuple"),
         ([1, 2], ["de"], ["fi"], "not language codes"),
@@ -69,36 +83,82 @@ def unseeded(languages, test_languages, n_val, seed):
     "wrong, message",
     [
         (leaky_split, "no longer unseen"),
-        (lambda langs, test, n_val, seed: right_split(langs, test, n_val, seed)[:2], "three lists"),
-        (lambda langs, test, n_val, seed: right_split(langs, test, n_val, seed)[0], "return three lists"),
         (
-            lambda langs, test, n_val, seed: (lambda tr, va, te: (tr + te[:1], va, te))(*right_split(langs, test, n_val, seed)),
+            lambda langs, test, n_val, seed: right_split(
+                langs, test, n_val, seed
+            )[:2],
+            "three lists",
+        ),
+        (
+            lambda langs, test, n_val, seed: right_split(
+                langs, test, n_val, seed
+            )[0],
+            "return three lists",
+        ),
+        (
+            lambda langs, test, n_val, seed: (
+                lambda tr, va, te: (tr + te[:1], va, te)
+            )(*right_split(langs, test, n_val, seed)),
             "also meta-training languages",
         ),
         (
-            lambda langs, test, n_val, seed: (lambda tr, va, te: (tr, va + te[:1], te))(*right_split(langs, test, n_val, seed)),
+            lambda langs, test, n_val, seed: (
+                lambda tr, va, te: (tr, va + te[:1], te)
+            )(*right_split(langs, test, n_val, seed)),
             "both meta-validation and meta-test",
         ),
-        (lambda langs, test, n_val, seed: (lambda tr, va, te: (tr[1:], va, te))(*right_split(langs, test, n_val, seed)), "in no split"),
-        (lambda langs, test, n_val, seed: right_split(langs, test, n_val + 1, seed), "n_val="),
-        (lambda langs, test, n_val, seed: right_split(langs, test, n_val, 0), "same meta-validation languages"),
+        (
+            lambda langs, test, n_val, seed: (
+                lambda tr, va, te: (tr[1:], va, te)
+            )(*right_split(langs, test, n_val, seed)),
+            "in no split",
+        ),
+        (
+            lambda langs, test, n_val, seed: right_split(
+                langs, test, n_val + 1, seed
+            ),
+            "n_val=",
+        ),
+        (
+            lambda langs, test, n_val, seed: right_split(langs, test, n_val, 0),
+            "same meta-validation languages",
+        ),
         (unseeded, "different splits"),
         (
-            lambda langs, test, n_val, seed: (lambda tr, va, te: (tr, va, tr[: len(test)]))(*right_split(langs, test, n_val, seed)),
+            lambda langs, test, n_val, seed: (
+                lambda tr, va, te: (tr, va, tr[: len(test)])
+            )(*right_split(langs, test, n_val, seed)),
             "fixed in advance",
         ),
-        (lambda langs, test, n_val, seed: (lambda tr, va, te: (tr + ["xx"], va, te))(*right_split(langs, test, n_val, seed)), "not among"),
+        (
+            lambda langs, test, n_val, seed: (
+                lambda tr, va, te: (tr + ["xx"], va, te)
+            )(*right_split(langs, test, n_val, seed)),
+            "not among",
+        ),
         (lambda langs, test, n_val, seed: 1 / 0, "ZeroDivisionError"),
     ],
-    ids=["leak", "two-parts", "one-list", "train-has-test", "val-has-test", "missing", "n_val", "ignores-seed",
-         "unseeded", "drawn-test", "unknown", "raises"],
+    ids=[
+        "leak",
+        "two-parts",
+        "one-list",
+        "train-has-test",
+        "val-has-test",
+        "missing",
+        "n_val",
+        "ignores-seed",
+        "unseeded",
+        "drawn-test",
+        "unknown",
+        "raises",
+    ],
 )
 def test_language_split_mistakes_are_named(wrong, message):
     with pytest.raises(CheckFailed, match=message):
         checks.check_language_split(wrong)
 
 
-# --------------------------------------------------------------------- confusion matrix
+# ------------------------------------------------------------- confusion matrix
 
 
 def right_confusion(true, pred, n_classes):
@@ -121,17 +181,43 @@ def test_confusion_matrix_passes(capsys):
     "wrong, message",
     [
         (counts_of, "holds counts"),
-        (lambda t, p, n: counts_of(t, p, n) / counts_of(t, p, n).sum(0, keepdim=True).clamp(min=1), "column"),
+        (
+            lambda t, p, n: (
+                counts_of(t, p, n)
+                / counts_of(t, p, n).sum(0, keepdim=True).clamp(min=1)
+            ),
+            "column",
+        ),
         (lambda t, p, n: right_confusion(t, p, n).T, "transposed"),
         (lambda t, p, n: right_confusion(p, t, n), "precision view"),
         (lambda t, p, n: counts_of(t, p, n) / len(t), "whole matrix sums to 1"),
-        (lambda t, p, n: counts_of(t, p, n) / counts_of(t, p, n).sum(1, keepdim=True), "nan"),
+        (
+            lambda t, p, n: (
+                counts_of(t, p, n) / counts_of(t, p, n).sum(1, keepdim=True)
+            ),
+            "nan",
+        ),
         (lambda t, p, n: right_confusion(t, p, n)[:, :-1], "shape"),
         (lambda t, p, n: right_confusion(t, p, n).tolist(), "torch.Tensor"),
-        (lambda t, p, n: right_confusion(t, p, n) + 0.01, r"entry \[\d, \d\] is"),
+        (
+            lambda t, p, n: right_confusion(t, p, n) + 0.01,
+            r"entry \[\d, \d\] "
+            r"is",
+        ),
         (lambda t, p, n: 1 / 0, "ZeroDivisionError"),
     ],
-    ids=["counts", "columns", "transposed", "precision", "total", "nan", "shape", "list", "offset", "raises"],
+    ids=[
+        "counts",
+        "columns",
+        "transposed",
+        "precision",
+        "total",
+        "nan",
+        "shape",
+        "list",
+        "offset",
+        "raises",
+    ],
 )
 def test_confusion_mistakes_are_named(wrong, message):
     with pytest.raises(CheckFailed, match=message):

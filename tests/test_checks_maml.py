@@ -1,4 +1,5 @@
-"""The MAML chapter's self-checks pass right answers and name the usual mistakes."""
+"""The MAML chapter's self-checks pass right answers and name the usual
+mistakes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,20 @@ from metabook.checks import maml as checks
 # --------------------------------------------------------- linear closed form
 
 
-def closed_form(w, sx, sy, qx, qy, inner_lr, *, hessian_sign=-1.0, reduce="mean", grad_at="adapted"):
-    """A correct closed-form answer, with switches that reproduce typical mistakes."""
+def closed_form(
+    w,
+    sx,
+    sy,
+    qx,
+    qy,
+    inner_lr,
+    *,
+    hessian_sign=-1.0,
+    reduce="mean",
+    grad_at="adapted",
+):
+    """A correct closed-form answer, with switches that reproduce typical
+    mistakes."""
     n, m, dim = sx.shape[1], qx.shape[1], w.shape[0]
     grads = []
     for i in range(sx.shape[0]):
@@ -24,7 +37,10 @@ def closed_form(w, sx, sy, qx, qy, inner_lr, *, hessian_sign=-1.0, reduce="mean"
         at = adapted if grad_at == "adapted" else w
         gq = 2 / m * qx[i].T @ (qx[i] @ at - qy[i])
         hessian = 2 / n * sx[i].T @ sx[i]
-        grads.append((torch.eye(dim, dtype=w.dtype) + hessian_sign * inner_lr * hessian) @ gq)
+        grads.append(
+            (torch.eye(dim, dtype=w.dtype) + hessian_sign * inner_lr * hessian)
+            @ gq
+        )
     stacked = torch.stack(grads)
     return stacked.mean(0) if reduce == "mean" else stacked.sum(0)
 
@@ -66,7 +82,9 @@ def test_linear_sign_and_shape_mistakes():
     with pytest.raises(CheckFailed, match="wrong sign"):
         checks.check_linear_meta_gradient(lambda *a: -closed_form(*a))
     with pytest.raises(CheckFailed, match="shape"):
-        checks.check_linear_meta_gradient(lambda *a: closed_form(*a).unsqueeze(0))
+        checks.check_linear_meta_gradient(
+            lambda *a: closed_form(*a).unsqueeze(0)
+        )
     with pytest.raises(CheckFailed, match="torch.Tensor"):
         checks.check_linear_meta_gradient(lambda *a: closed_form(*a).tolist())
     with pytest.raises(CheckFailed, match="none of the usual mistakes"):
@@ -76,16 +94,37 @@ def test_linear_sign_and_shape_mistakes():
 # ------------------------------------------------------- network meta-gradient
 
 
-def meta_gradient(model, batch, inner_lr, inner_steps, *, create_graph=True, reduce="mean", steps=None):
+def meta_gradient(
+    model,
+    batch,
+    inner_lr,
+    inner_steps,
+    *,
+    create_graph=True,
+    reduce="mean",
+    steps=None,
+):
     params = dict(model.named_parameters())
     losses = []
     for i in range(batch.meta_batch_size):
         fast = params
         for _ in range(inner_steps if steps is None else steps):
-            loss = F.mse_loss(functional_call(model, fast, (batch.support_x[i],)), batch.support_y[i])
-            grads = torch.autograd.grad(loss, list(fast.values()), create_graph=create_graph)
-            fast = {k: w - inner_lr * g for (k, w), g in zip(fast.items(), grads)}
-        losses.append(F.mse_loss(functional_call(model, fast, (batch.query_x[i],)), batch.query_y[i]))
+            loss = F.mse_loss(
+                functional_call(model, fast, (batch.support_x[i],)),
+                batch.support_y[i],
+            )
+            grads = torch.autograd.grad(
+                loss, list(fast.values()), create_graph=create_graph
+            )
+            fast = {
+                k: w - inner_lr * g for (k, w), g in zip(fast.items(), grads)
+            }
+        losses.append(
+            F.mse_loss(
+                functional_call(model, fast, (batch.query_x[i],)),
+                batch.query_y[i],
+            )
+        )
     total = torch.stack(losses)
     total = total.mean() if reduce == "mean" else total.sum()
     return list(torch.autograd.grad(total, list(params.values())))
@@ -94,7 +133,9 @@ def meta_gradient(model, batch, inner_lr, inner_steps, *, create_graph=True, red
 def test_network_right_answer_passes(capsys):
     checks.check_maml_meta_gradient(meta_gradient)
     checks.check_maml_meta_gradient(
-        lambda m, b, a, s: dict(zip([n for n, _ in m.named_parameters()], meta_gradient(m, b, a, s)))
+        lambda m, b, a, s: dict(
+            zip([n for n, _ in m.named_parameters()], meta_gradient(m, b, a, s))
+        )
     )
     assert "✔" in capsys.readouterr().out
 
@@ -118,16 +159,24 @@ def test_network_matches_metabook_directly():
 )
 def test_network_mistakes_are_named(kwargs, message):
     with pytest.raises(CheckFailed, match=message):
-        checks.check_maml_meta_gradient(lambda m, b, a, s: meta_gradient(m, b, a, s, **kwargs))
+        checks.check_maml_meta_gradient(
+            lambda m, b, a, s: meta_gradient(m, b, a, s, **kwargs)
+        )
 
 
 def test_network_result_type_errors():
     with pytest.raises(CheckFailed, match="list of tensors"):
-        checks.check_maml_meta_gradient(lambda m, b, a, s: meta_gradient(m, b, a, s)[0])
+        checks.check_maml_meta_gradient(
+            lambda m, b, a, s: meta_gradient(m, b, a, s)[0]
+        )
     with pytest.raises(CheckFailed, match="has 5 tensors"):
-        checks.check_maml_meta_gradient(lambda m, b, a, s: meta_gradient(m, b, a, s)[:5])
+        checks.check_maml_meta_gradient(
+            lambda m, b, a, s: meta_gradient(m, b, a, s)[:5]
+        )
     with pytest.raises(CheckFailed, match="wrong sign"):
-        checks.check_maml_meta_gradient(lambda m, b, a, s: [-g for g in meta_gradient(m, b, a, s)])
+        checks.check_maml_meta_gradient(
+            lambda m, b, a, s: [-g for g in meta_gradient(m, b, a, s)]
+        )
 
 
 def test_check_leaves_global_random_state_alone():

@@ -1,4 +1,5 @@
-"""The Reptile chapter's self-checks pass right answers and name the usual mistakes."""
+"""The Reptile chapter's self-checks pass right answers and name the usual
+mistakes."""
 
 from __future__ import annotations
 
@@ -14,8 +15,22 @@ from metabook.checks import reptile as checks
 # ------------------------------------------------------------------ Reptile
 
 
-def reptile_step(model, tasks, inner_lr, inner_steps, epsilon, *, sign=1.0, reduce="mean", use_eps=True,
-                 chain=False, zero_grad=True, steps=None, on_query=False, last_only=False):
+def reptile_step(
+    model,
+    tasks,
+    inner_lr,
+    inner_steps,
+    epsilon,
+    *,
+    sign=1.0,
+    reduce="mean",
+    use_eps=True,
+    chain=False,
+    zero_grad=True,
+    steps=None,
+    on_query=False,
+    last_only=False,
+):
     """A correct Reptile step with switches that reproduce typical mistakes."""
     theta = [p.detach().clone() for p in model.parameters()]
     deltas = [torch.zeros_like(p) for p in theta]
@@ -23,7 +38,11 @@ def reptile_step(model, tasks, inner_lr, inner_steps, epsilon, *, sign=1.0, redu
     for task in tasks:
         task_model = copy.deepcopy(start)
         opt = torch.optim.SGD(task_model.parameters(), lr=inner_lr)
-        x, y = (task.query_x, task.query_y) if on_query else (task.support_x, task.support_y)
+        x, y = (
+            (task.query_x, task.query_y)
+            if on_query
+            else (task.support_x, task.support_y)
+        )
         for _ in range(inner_steps if steps is None else steps):
             if zero_grad:
                 opt.zero_grad()
@@ -32,7 +51,9 @@ def reptile_step(model, tasks, inner_lr, inner_steps, epsilon, *, sign=1.0, redu
         for d, p, t in zip(deltas, task_model.parameters(), theta):
             d += p.detach() - t if not last_only else 0.0
         if last_only:
-            deltas = [p.detach() - t for p, t in zip(task_model.parameters(), theta)]
+            deltas = [
+                p.detach() - t for p, t in zip(task_model.parameters(), theta)
+            ]
         if chain:
             start = task_model
     scale = 1.0 if last_only or reduce == "sum" else 1.0 / len(tasks)
@@ -43,18 +64,28 @@ def reptile_step(model, tasks, inner_lr, inner_steps, epsilon, *, sign=1.0, redu
 
 
 def functional_reptile_step(model, tasks, inner_lr, inner_steps, epsilon):
-    """The same step written with torch.func and autograd.grad, float32 arithmetic inside."""
+    """The same step written with torch.func and autograd.grad, float32
+    arithmetic inside."""
     theta = {k: v.detach() for k, v in model.named_parameters()}
-    total = {k: torch.zeros(v.shape) for k, v in theta.items()}  # float32 on purpose
+    # float32 on purpose
+    total = {k: torch.zeros(v.shape) for k, v in theta.items()}
     for task in tasks:
         w = {k: v.clone().requires_grad_() for k, v in theta.items()}
         for _ in range(inner_steps):
-            loss = F.mse_loss(torch.func.functional_call(model, w, (task.support_x,)), task.support_y)
+            loss = F.mse_loss(
+                torch.func.functional_call(model, w, (task.support_x,)),
+                task.support_y,
+            )
             grads = torch.autograd.grad(loss, list(w.values()))
-            w = {k: (v - inner_lr * g).detach().requires_grad_() for (k, v), g in zip(w.items(), grads)}
+            w = {
+                k: (v - inner_lr * g).detach().requires_grad_()
+                for (k, v), g in zip(w.items(), grads)
+            }
         for k in total:
             total[k] += (w[k].detach() - theta[k]).float() / len(tasks)
-    model.load_state_dict({k: theta[k] + epsilon * total[k].double() for k in theta})
+    model.load_state_dict(
+        {k: theta[k] + epsilon * total[k].double() for k in theta}
+    )
 
 
 def test_reptile_right_answers_pass(capsys):
@@ -87,8 +118,11 @@ def test_reptile_unchanged_model_and_unknown_mistake():
         checks.check_reptile_step(lambda model, *a: {"new": 1})
 
     def chains_halfway(model, tasks, inner_lr, inner_steps, epsilon):
-        # the first two tasks chain, the others do not: order-dependent, matches no listed mistake
-        reptile_step(model, tasks[:2], inner_lr, inner_steps, epsilon / 2, chain=True)
+        # the first two tasks chain, the others do not: order-dependent,
+        # matches no listed mistake
+        reptile_step(
+            model, tasks[:2], inner_lr, inner_steps, epsilon / 2, chain=True
+        )
         reptile_step(model, tasks[2:], inner_lr, inner_steps, epsilon / 2)
 
     with pytest.raises(CheckFailed, match="depends on the order of the tasks"):
@@ -104,8 +138,18 @@ def test_reptile_unchanged_model_and_unknown_mistake():
 # ------------------------------------------------------------------- FOMAML
 
 
-def sketch_meta_gradient(model, batch, inner_lr, inner_steps, *, zero_before_query=True, reduce="mean", adapt=True):
-    """The seed article's copy-and-backward loop, with switches for its mistakes."""
+def sketch_meta_gradient(
+    model,
+    batch,
+    inner_lr,
+    inner_steps,
+    *,
+    zero_before_query=True,
+    reduce="mean",
+    adapt=True,
+):
+    """The seed article's copy-and-backward loop, with switches for its
+    mistakes."""
     total = [torch.zeros_like(p) for p in model.parameters()]
     for i in range(batch.meta_batch_size):
         task = batch[i]
@@ -142,10 +186,24 @@ def test_fomaml_right_answer_passes(capsys):
     "fn, message",
     [
         (second_order, "second-order MAML"),
-        (lambda *a: sketch_meta_gradient(*a, reduce="sum"), "summed over the tasks"),
-        (lambda *a: sketch_meta_gradient(*a, zero_before_query=False), "last inner step's support gradient as well"),
-        (lambda *a: sketch_meta_gradient(*a, zero_before_query=False, reduce="sum"), "and is summed"),
-        (lambda *a: sketch_meta_gradient(*a, adapt=False), "without adaptation"),
+        (
+            lambda *a: sketch_meta_gradient(*a, reduce="sum"),
+            "summed over the tasks",
+        ),
+        (
+            lambda *a: sketch_meta_gradient(*a, zero_before_query=False),
+            "last inner step's support gradient as well",
+        ),
+        (
+            lambda *a: sketch_meta_gradient(
+                *a, zero_before_query=False, reduce="sum"
+            ),
+            "and is summed",
+        ),
+        (
+            lambda *a: sketch_meta_gradient(*a, adapt=False),
+            "without adaptation",
+        ),
         (lambda *a: [-g for g in sketch_meta_gradient(*a)], "wrong sign"),
     ],
 )
@@ -163,6 +221,8 @@ def test_fomaml_shape_and_in_place_mistakes():
     with pytest.raises(CheckFailed, match="changed the model's weights"):
         checks.check_fomaml_meta_gradient(changes_model)
     with pytest.raises(CheckFailed, match="is NoneType"):
-        checks.check_fomaml_meta_gradient(lambda model, *a: [None for _ in model.parameters()])
+        checks.check_fomaml_meta_gradient(
+            lambda model, *a: [None for _ in model.parameters()]
+        )
     with pytest.raises(CheckFailed, match="one gradient tensor per parameter"):
         checks.check_fomaml_meta_gradient(lambda *a: torch.zeros(3))

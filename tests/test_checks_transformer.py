@@ -1,4 +1,5 @@
-"""The self-checks of "A small Transformer from scratch": right answers pass, typical mistakes get a helpful message."""
+"""The self-checks of "A small Transformer from scratch": right answers pass,
+typical mistakes get a helpful message."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from metabook.checks import CheckFailed
 from metabook.checks import transformer as checks
 from metabook.models import TransformerClassifier, count_parameters
 
-# ------------------------------------------------------------------------ attention
+# -------------------------------------------------------------------- attention
 
 
-def make_attention(scale=True, key_mask=True, causal=None, dim=-1, fill=None, returns="out"):
-    """Attention with switchable ingredients; the defaults are right for bidirectional attention."""
+def make_attention(
+    scale=True, key_mask=True, causal=None, dim=-1, fill=None, returns="out"
+):
+    """Attention with switchable ingredients; the defaults are right for
+    bidirectional attention."""
 
     def attention(q, k, v, keep):
         B, H, T, d = q.shape
@@ -31,8 +35,18 @@ def make_attention(scale=True, key_mask=True, causal=None, dim=-1, fill=None, re
             allowed = allowed & keep[:, None, None, :]
         ones = torch.ones(T, T, dtype=torch.bool)
         if causal is not None:
-            allowed = allowed & {"lower": ones.tril(), "upper": ones.triu(), "strict": ones.tril(-1)}[causal]
-        scores = scores.masked_fill(~allowed, fill if fill is not None else torch.finfo(scores.dtype).min)
+            allowed = (
+                allowed
+                & {
+                    "lower": ones.tril(),
+                    "upper": ones.triu(),
+                    "strict": ones.tril(-1),
+                }[causal]
+            )
+        scores = scores.masked_fill(
+            ~allowed,
+            fill if fill is not None else torch.finfo(scores.dtype).min,
+        )
         weights = scores.softmax(dim=dim)
         out = weights @ v
         if returns == "concat":
@@ -71,8 +85,23 @@ def test_attention_passes(capsys):
         (dict(returns="weights"), False, "attention weights"),
         (dict(returns="pair"), False, "tuple of 2 tensors"),
     ],
-    ids=["no-scale", "scale-d", "no-mask", "mask-queries", "softmax-dim", "inf-fill", "causal-not-wanted",
-         "two-mistakes", "no-causal", "upper", "strict", "causal-no-scale", "concat", "weights", "pair"],
+    ids=[
+        "no-scale",
+        "scale-d",
+        "no-mask",
+        "mask-queries",
+        "softmax-dim",
+        "inf-fill",
+        "causal-not-wanted",
+        "two-mistakes",
+        "no-causal",
+        "upper",
+        "strict",
+        "causal-no-scale",
+        "concat",
+        "weights",
+        "pair",
+    ],
 )
 def test_attention_mistakes_are_named(kwargs, causal, message):
     with pytest.raises(CheckFailed, match=message):
@@ -83,27 +112,35 @@ def test_attention_other_errors():
     with pytest.raises(CheckFailed, match="ZeroDivisionError"):
         checks.check_attention(lambda q, k, v, keep: 1 / 0)
     with pytest.raises(CheckFailed, match="differs from the expected"):
-        checks.check_attention(lambda q, k, v, keep: make_attention()(q, k, v, keep) + 0.1)
+        checks.check_attention(
+            lambda q, k, v, keep: make_attention()(q, k, v, keep) + 0.1
+        )
     with pytest.raises(CheckFailed, match="return a torch.Tensor"):
-        checks.check_attention(lambda q, k, v, keep: make_attention()(q, k, v, keep).numpy())
+        checks.check_attention(
+            lambda q, k, v, keep: make_attention()(q, k, v, keep).numpy()
+        )
 
 
 def test_reference_attention_agrees_with_the_library():
-    """The check's reference equals the library's SelfAttention with identity projections (q = k = v = x)."""
+    """The check's reference equals the library's SelfAttention with identity
+    projections (q = k = v = x)."""
     torch.manual_seed(0)
     q, k, v, keep = checks._attention_case()
     B, H, T, d = v.shape
-    model = TransformerClassifier(20, 3, d_model=H * d, n_heads=H, n_layers=1, d_ff=8, max_len=T).double()
+    model = TransformerClassifier(
+        20, 3, d_model=H * d, n_heads=H, n_layers=1, d_ff=8, max_len=T
+    ).double()
     attn = model.encoder.blocks[0].attn
     with torch.no_grad():
         for linear in (attn.query, attn.key, attn.value):
             linear.weight.copy_(torch.eye(H * d))
             linear.bias.zero_()
-    _, weights = attn(v.transpose(1, 2).reshape(B, T, H * d), keep)  # (B, H, T, T)
+    # (B, H, T, T)
+    _, weights = attn(v.transpose(1, 2).reshape(B, T, H * d), keep)
     torch.testing.assert_close(weights @ v, checks._reference(v, v, v, keep))
 
 
-# ------------------------------------------------------------------ parameter count
+# -------------------------------------------------------------- parameter count
 
 
 def right_count(V, N, C, H, L, F, T):
@@ -113,34 +150,87 @@ def right_count(V, N, C, H, L, F, T):
 
 def test_parameter_count_passes(capsys):
     checks.check_parameter_count(right_count)
-    checks.check_parameter_count(lambda *c: count_parameters(TransformerClassifier(c[0], c[1], *c[2:])))
+    checks.check_parameter_count(
+        lambda *c: count_parameters(TransformerClassifier(c[0], c[1], *c[2:]))
+    )
     assert capsys.readouterr().out.count("✔") == 2
 
 
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - T * C, "learned positions"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - 4 * C * L, "LayerNorms of each block"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - 2 * C, "final LayerNorm"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - C * N - N, "head's weights"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - L * (C * C + C), "output projection"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) - L * (5 * C + F) - N, "every bias"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) + (H - 1) * L * (3 * C * C + 3 * C),
-         "grows with n_heads"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, 1, F, T), "blocks' parameters once"),
-        (lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) + 1, "count each module"),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - T * C
+            ),
+            "learned positions",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - 4 * C * L
+            ),
+            "LayerNorms of each block",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - 2 * C
+            ),
+            "final LayerNorm",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - C * N - N
+            ),
+            "head's weights",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - L * (C * C + C)
+            ),
+            "output projection",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T) - L * (5 * C + F) - N
+            ),
+            "every bias",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: (
+                right_count(V, N, C, H, L, F, T)
+                + (H - 1) * L * (3 * C * C + 3 * C)
+            ),
+            "grows with n_heads",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: right_count(V, N, C, H, 1, F, T),
+            "blocks' parameters once",
+        ),
+        (
+            lambda V, N, C, H, L, F, T: right_count(V, N, C, H, L, F, T) + 1,
+            "count each module",
+        ),
         (lambda *c: "many", "return an int"),
     ],
-    ids=["positions", "block-ln", "final-ln", "head", "proj", "biases", "per-head", "one-block", "off-by-one",
-         "not-int"],
+    ids=[
+        "positions",
+        "block-ln",
+        "final-ln",
+        "head",
+        "proj",
+        "biases",
+        "per-head",
+        "one-block",
+        "off-by-one",
+        "not-int",
+    ],
 )
 def test_parameter_count_mistakes_are_named(wrong, message):
     with pytest.raises(CheckFailed, match=message):
         checks.check_parameter_count(wrong)
 
 
-# --------------------------------------------------------------------- mean pooling
+# ----------------------------------------------------------------- mean pooling
 
 
 def right_pool(h, keep):
@@ -151,7 +241,9 @@ def right_pool(h, keep):
 def test_mean_pooling_passes(capsys):
     checks.check_mean_pooling(right_pool)
     torch.manual_seed(0)
-    encoder = TransformerClassifier(10, 2, d_model=5, n_heads=1).encoder.double()
+    encoder = TransformerClassifier(
+        10, 2, d_model=5, n_heads=1
+    ).encoder.double()
     checks.check_mean_pooling(encoder.pool)
     assert capsys.readouterr().out.count("✔") == 2
 
@@ -160,16 +252,39 @@ def test_mean_pooling_passes(capsys):
     "wrong, message",
     [
         (lambda h, keep: h.mean(1), "padding included"),
-        (lambda h, keep: (h * keep.unsqueeze(-1)).sum(1) / h.shape[1], "divide by T"),
+        (
+            lambda h, keep: (h * keep.unsqueeze(-1)).sum(1) / h.shape[1],
+            "divide by T",
+        ),
         (lambda h, keep: (h * keep.unsqueeze(-1)).sum(1), r"\*sum\*"),
-        (lambda h, keep: (h * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True), "0 by 0"),
+        (
+            lambda h, keep: (
+                (h * keep.unsqueeze(-1)).sum(1) / keep.sum(1, keepdim=True)
+            ),
+            "0 by 0",
+        ),
         (lambda h, keep: h[:, 0], "first token"),
         (lambda h, keep: h.mean(-1), "over the features"),
         (lambda h, keep: right_pool(h, keep).detach(), "no gradient"),
-        (lambda h, keep: right_pool(h, keep) + (keep.sum(1, keepdim=True) == 0), "zero vector"),
+        (
+            lambda h, keep: (
+                right_pool(h, keep) + (keep.sum(1, keepdim=True) == 0)
+            ),
+            "zero vector",
+        ),
         (lambda h, keep: right_pool(h, keep) * 1.1, "wrong vector"),
     ],
-    ids=["all-positions", "divide-by-T", "sum", "nan", "first", "features", "no-grad", "nonzero-empty", "scaled"],
+    ids=[
+        "all-positions",
+        "divide-by-T",
+        "sum",
+        "nan",
+        "first",
+        "features",
+        "no-grad",
+        "nonzero-empty",
+        "scaled",
+    ],
 )
 def test_mean_pooling_mistakes_are_named(wrong, message):
     with pytest.raises(CheckFailed, match=message):

@@ -1,4 +1,5 @@
-"""Every validation error is triggered, and its message names the offending value."""
+"""Every validation error is triggered, and its message names the offending
+value."""
 
 from __future__ import annotations
 
@@ -15,16 +16,28 @@ def data():
 
 
 def test_n_way_larger_than_classes(data):
-    with pytest.raises(mb.EpisodeError, match=r"n_way=6 but the dataset has only 5 classes"):
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"n_way=6 but the dataset has "
+        r"only 5 classes",
+    ):
         mb.EpisodeSampler(*data, n_way=6, k_shot=1, n_query=1)
 
 
 def test_not_enough_examples_per_class(data):
-    with pytest.raises(mb.EpisodeError, match=r"k_shot=3 \+ n_query=2 needs 5 examples per class.*smallest class: 4"):
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"k_shot=3 \+ n_query=2 needs 5 "
+        r"examples per class.*smallest "
+        r"class: 4",
+    ):
         mb.EpisodeSampler(*data, n_way=2, k_shot=3, n_query=2)
 
 
-@pytest.mark.parametrize("field,value", [("n_way", 1), ("k_shot", 0), ("n_query", 0), ("k_shot", 1.5)])
+@pytest.mark.parametrize(
+    "field,value",
+    [("n_way", 1), ("k_shot", 0), ("n_query", 0), ("k_shot", 1.5)],
+)
 def test_bad_counts(data, field, value):
     kwargs = {"n_way": 2, "k_shot": 1, "n_query": 1, field: value}
     with pytest.raises(mb.EpisodeError, match=rf"{field}={value}"):
@@ -32,7 +45,11 @@ def test_bad_counts(data, field, value):
 
 
 def test_labels_length_mismatch(data):
-    with pytest.raises(mb.EpisodeError, match=r"x has 20 examples but labels has 19"):
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"x has 20 examples but labels "
+        r"has 19",
+    ):
         mb.EpisodeSampler(data[0], data[1][:19], 2, 1, 1)
 
 
@@ -42,31 +59,67 @@ def test_list_data_without_collate():
 
 
 def test_episode_shape_mismatch():
-    with pytest.raises(mb.EpisodeError, match=r"support_x has shape \(5, 1\) but support_y has shape \(4, 1\)"):
-        mb.Episode(torch.zeros(5, 1), torch.zeros(4, 1), torch.zeros(3, 1), torch.zeros(3, 1))
-    with pytest.raises(mb.EpisodeError, match=r"support_x examples have shape \(2,\) but query_x examples have shape \(3,\)"):
-        mb.Episode(torch.zeros(5, 2), torch.zeros(5), torch.zeros(3, 3), torch.zeros(3))
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"support_x has shape \(5, 1\) "
+        r"but support_y has shape \(4, "
+        r"1\)",
+    ):
+        mb.Episode(
+            torch.zeros(5, 1),
+            torch.zeros(4, 1),
+            torch.zeros(3, 1),
+            torch.zeros(3, 1),
+        )
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"support_x examples have shape "
+        r"\(2,\) but query_x examples "
+        r"have shape \(3,\)",
+    ):
+        mb.Episode(
+            torch.zeros(5, 2), torch.zeros(5), torch.zeros(3, 3), torch.zeros(3)
+        )
 
 
 def test_model_output_does_not_match_targets():
     batch = mb.SinusoidTasks().sample(2, 5, 5)
     maml = mb.MAML(mb.MLP(out_dim=2), inner_lr=0.01)
-    with pytest.raises(mb.EpisodeError, match=r"model output shape \(5, 2\) does not match target shape \(5, 1\)"):
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"model output shape \(5, 2\) "
+        r"does not match target shape "
+        r"\(5, 1\)",
+    ):
         maml.backward(batch)
 
 
 def test_logits_do_not_fit_labels():
     x, y = torch.randn(20, 3), torch.arange(5).repeat_interleave(4)
     batch = mb.EpisodeSampler(x, y, 2, 1, 1).sample_batch(2)
-    maml = mb.MAML(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Flatten(0)), inner_lr=0.1)
-    with pytest.raises(mb.EpisodeError, match=r"logits of shape \(4,\) do not fit class labels of shape \(2,\)"):
+    maml = mb.MAML(
+        torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Flatten(0)),
+        inner_lr=0.1,
+    )
+    with pytest.raises(
+        mb.EpisodeError,
+        match=r"logits of shape \(4,\) do not "
+        r"fit class labels of shape "
+        r"\(2,\)",
+    ):
         maml.backward(batch)
 
 
 def test_non_finite_inner_loss_names_lr_and_step():
-    batch = mb.SinusoidTasks().sample(3, 10, 10, torch.Generator().manual_seed(0))
+    batch = mb.SinusoidTasks().sample(
+        3, 10, 10, torch.Generator().manual_seed(0)
+    )
     maml = mb.MAML(mb.MLP(), inner_lr=1e30, inner_steps=3)
-    with pytest.raises(mb.NonFiniteLossError, match=r"inner step \d of task \d with inner_lr=1e\+30"):
+    with pytest.raises(
+        mb.NonFiniteLossError,
+        match=r"inner step \d of task "
+        r"\d with inner_lr=1e\+30",
+    ):
         maml.backward(batch)
 
 
@@ -78,11 +131,18 @@ def test_unknown_device_string():
 def test_unavailable_cuda():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(mb.DeviceError, match=r"device 'cuda:0' was asked for, but this machine has no CUDA GPU"):
+    with pytest.raises(
+        mb.DeviceError,
+        match=r"device 'cuda:0' was asked for, "
+        r"but this machine has no CUDA "
+        r"GPU",
+    ):
         mb.get_device("cuda:0")
 
 
-@pytest.mark.parametrize("name,value", [("inner_lr", 0.0), ("inner_lr", -1), ("inner_steps", -1)])
+@pytest.mark.parametrize(
+    "name,value", [("inner_lr", 0.0), ("inner_lr", -1), ("inner_steps", -1)]
+)
 def test_bad_learner_settings(name, value):
     kwargs = {"inner_lr": 0.01, "inner_steps": 1, name: value}
     with pytest.raises(mb.ConfigError, match=rf"{name}={value}"):
@@ -113,7 +173,11 @@ def test_confidence_interval_needs_two_values():
 def test_evaluate_every_without_callable():
     learner = mb.MAML(mb.MLP(), inner_lr=0.01)
     opt = torch.optim.SGD(learner.model.parameters(), 0.1)
-    with pytest.raises(mb.ConfigError, match=r"evaluate_every=10 needs an evaluate= callable"):
+    with pytest.raises(
+        mb.ConfigError,
+        match=r"evaluate_every=10 needs an "
+        r"evaluate= callable",
+    ):
         mb.meta_train(learner, lambda: None, opt, 5, evaluate_every=10)
 
 

@@ -1,4 +1,5 @@
-"""The non-meta baseline (pre-train, then a fresh head per task) and per-task evaluation."""
+"""The non-meta baseline (pre-train, then a fresh head per task) and per-task
+evaluation."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from metabook.algorithms import fit_heads
 
 
 def blobs(seed: int, n_classes: int = 12, per_class: int = 30, dim: int = 8):
-    """Gaussian blobs: class c is centred at a random point; easy to tell apart."""
+    """Gaussian blobs: class c is centred at a random point (easy to split)."""
     g = torch.Generator().manual_seed(seed)
     centres = 3 * torch.randn(n_classes, dim, generator=g)
     y = torch.arange(n_classes).repeat_interleave(per_class)
@@ -37,10 +38,14 @@ def test_fit_heads_is_logistic_regression_by_gradient_descent():
             loss = F.cross_entropy(z[task] @ Wt.T + bt, y[task])
             torch.testing.assert_close(losses[task, step], loss.detach())
             gW, gb = torch.autograd.grad(loss, (Wt, bt))
-            Wt, bt = (Wt - 0.5 * gW).detach().requires_grad_(), (bt - 0.5 * gb).detach().requires_grad_()
+            Wt, bt = (
+                (Wt - 0.5 * gW).detach().requires_grad_(),
+                (bt - 0.5 * gb).detach().requires_grad_(),
+            )
         torch.testing.assert_close(W[task], Wt.detach())
         torch.testing.assert_close(b[task], bt.detach())
-    assert losses[:, 0].allclose(torch.tensor(3.0, dtype=torch.float64).log())  # zero head: uniform
+    # zero head: uniform
+    assert losses[:, 0].allclose(torch.tensor(3.0, dtype=torch.float64).log())
 
 
 def test_pretraining_and_fresh_heads_learn_new_classes():
@@ -49,19 +54,39 @@ def test_pretraining_and_fresh_heads_learn_new_classes():
     baseline = make_baseline(n_classes=8, head_lr=1.0, head_steps=50)
     opt = torch.optim.Adam(baseline.model.parameters(), 1e-2)
     evals = []
-    history = baseline.pretrain(x[train], y[train], 200, 32, opt, torch.Generator().manual_seed(0),
-                                progress=False, evaluate_every=100, evaluate=lambda: evals.append(1) or len(evals))
+    history = baseline.pretrain(
+        x[train],
+        y[train],
+        200,
+        32,
+        opt,
+        torch.Generator().manual_seed(0),
+        progress=False,
+        evaluate_every=100,
+        evaluate=lambda: evals.append(1) or len(evals),
+    )
     assert history.steps == 200 and history.evals == [(100, 1), (200, 2)]
     assert sum(history.metrics["accuracy"][-20:]) / 20 > 0.9
-    sampler = mb.EpisodeSampler(x[~train], y[~train] - 8, n_way=4, k_shot=1, n_query=5,
-                                generator=torch.Generator().manual_seed(1))
+    sampler = mb.EpisodeSampler(
+        x[~train],
+        y[~train] - 8,
+        n_way=4,
+        k_shot=1,
+        n_query=5,
+        generator=torch.Generator().manual_seed(1),
+    )
     episodes = mb.Episode.stack([sampler.sample() for _ in range(40)])
     per_task = mb.evaluate_per_task(baseline, episodes, chunk_size=15)
-    assert per_task["accuracy"].shape == (40,) and per_task["loss"].shape == (40,)
+    assert per_task["accuracy"].shape == (40,) and per_task["loss"].shape == (
+        40,
+    )
     assert per_task["accuracy"].mean() > 0.6  # chance is 0.25
-    assert mb.evaluate(baseline, episodes, chunk_size=15)["accuracy"].mean == pytest.approx(per_task["accuracy"].mean().item())
+    assert mb.evaluate(baseline, episodes, chunk_size=15)[
+        "accuracy"
+    ].mean == pytest.approx(per_task["accuracy"].mean().item())
     zero = mb.evaluate_per_task(baseline, episodes, inner_steps=0)["accuracy"]
-    assert torch.equal(zero, torch.full((40,), 0.25))  # a zero head ties every class: argmax says 0
+    # a zero head ties every class: argmax says 0
+    assert torch.equal(zero, torch.full((40,), 0.25))
 
 
 def test_pretraining_is_reproducible():
@@ -70,21 +95,68 @@ def test_pretraining_is_reproducible():
     for _ in range(2):
         baseline = make_baseline()
         opt = torch.optim.Adam(baseline.model.parameters(), 1e-2)
-        runs.append(baseline.pretrain(x, y, 20, 16, opt, torch.Generator().manual_seed(3), progress=False).loss)
+        runs.append(
+            baseline.pretrain(
+                x,
+                y,
+                20,
+                16,
+                opt,
+                torch.Generator().manual_seed(3),
+                progress=False,
+            ).loss
+        )
     assert runs[0] == runs[1]
 
 
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda b, x, y: b.pretrain(x, y[:-1], 5, 8, None), mb.EpisodeError, "360 examples but y has 359"),
-        (lambda b, x, y: b.pretrain(x, y, 5, 1000, None), mb.ConfigError, "batch_size=1000 is larger"),
-        (lambda b, x, y: b.pretrain(x, y + 1, 5, 8, None), mb.EpisodeError, r"labels must lie in 0\.\.11"),
-        (lambda b, x, y: b.pretrain(x, y, 5, 8, None, evaluate_every=2), mb.ConfigError, "evaluate_every=2 needs"),
-        (lambda b, x, y: b.pretrain(x, y, -1, 8, None), mb.ConfigError, "iters=-1"),
-        (lambda b, x, y: b.task_metrics(mb.Episode(x[:4], y[:4] % 2, x[4:8], y[4:8] % 2)), mb.EpisodeError, "batched"),
-        (lambda b, x, y: b.task_metrics(mb.Episode(x[None, :4], x[None, :4], x[None, 4:8], x[None, 4:8], batched=True)),
-         mb.EpisodeError, "class labels"),
+        (
+            lambda b, x, y: b.pretrain(x, y[:-1], 5, 8, None),
+            mb.EpisodeError,
+            "360 examples but y has 359",
+        ),
+        (
+            lambda b, x, y: b.pretrain(x, y, 5, 1000, None),
+            mb.ConfigError,
+            "batch_size=1000 is larger",
+        ),
+        (
+            lambda b, x, y: b.pretrain(x, y + 1, 5, 8, None),
+            mb.EpisodeError,
+            r"labels must lie in 0\.\.11",
+        ),
+        (
+            lambda b, x, y: b.pretrain(x, y, 5, 8, None, evaluate_every=2),
+            mb.ConfigError,
+            "evaluate_every=2 needs",
+        ),
+        (
+            lambda b, x, y: b.pretrain(x, y, -1, 8, None),
+            mb.ConfigError,
+            "iters=-1",
+        ),
+        (
+            lambda b, x, y: b.task_metrics(
+                mb.Episode(x[:4], y[:4] % 2, x[4:8], y[4:8] % 2)
+            ),
+            mb.EpisodeError,
+            "batched",
+        ),
+        (
+            lambda b, x, y: b.task_metrics(
+                mb.Episode(
+                    x[None, :4],
+                    x[None, :4],
+                    x[None, 4:8],
+                    x[None, 4:8],
+                    batched=True,
+                )
+            ),
+            mb.EpisodeError,
+            "class labels",
+        ),
     ],
 )
 def test_errors_name_the_value(call, error, match):
@@ -96,11 +168,20 @@ def test_errors_name_the_value(call, error, match):
 @pytest.mark.parametrize(
     "build, match",
     [
-        (lambda: mb.FineTuneBaseline("encoder", 5), "encoder must be an nn.Module"),
+        (
+            lambda: mb.FineTuneBaseline("encoder", 5),
+            "encoder must be an nn.Module",
+        ),
         (lambda: mb.FineTuneBaseline(mb.MLP(), 1), "n_classes=1"),
         (lambda: mb.FineTuneBaseline(mb.MLP(), 5, head_lr=0), "head_lr=0"),
-        (lambda: mb.FineTuneBaseline(mb.MLP(), 5, head_steps=-1), "head_steps=-1"),
-        (lambda: mb.FineTuneBaseline(torch.nn.ReLU(), 5), "cannot tell the embedding width"),
+        (
+            lambda: mb.FineTuneBaseline(mb.MLP(), 5, head_steps=-1),
+            "head_steps=-1",
+        ),
+        (
+            lambda: mb.FineTuneBaseline(torch.nn.ReLU(), 5),
+            "cannot tell the embedding width",
+        ),
     ],
 )
 def test_config_errors(build, match):
@@ -111,4 +192,6 @@ def test_config_errors(build, match):
 def test_evaluate_per_task_needs_a_batch():
     x, y = blobs(3)
     with pytest.raises(mb.ConfigError, match="batched episode"):
-        mb.evaluate_per_task(make_baseline(), mb.Episode(x[:4], y[:4] % 2, x[4:8], y[4:8] % 2))
+        mb.evaluate_per_task(
+            make_baseline(), mb.Episode(x[:4], y[:4] % 2, x[4:8], y[4:8] % 2)
+        )

@@ -35,7 +35,8 @@ def test_loopback_is_allowed():
 
 
 def test_notebook_kernels_are_blocked_too():
-    """tests/kernel_offline.py (an IPython startup file for nbval and the quick build) blocks the network."""
+    """tests/kernel_offline.py (an IPython startup file for nbval and the quick
+    build) blocks the network."""
     code = (
         f"exec(open({str(ROOT / 'tests' / 'kernel_offline.py')!r}).read())\n"
         "import socket\n"
@@ -44,5 +45,9 @@ def test_notebook_kernels_are_blocked_too():
         "except RuntimeError as e:\n"
         "    print('blocked:', e)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "blocked: notebooks run offline" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert "blocked: notebooks run offline" in out.stdout, (
+        out.stdout + out.stderr
+    )

@@ -15,10 +15,22 @@ from . import reference
 def test_reptile_update(device, inner_steps, epsilon):
     g = mb.set_seed(0)
     model = mb.MLP().to(device=device, dtype=torch.float64)
-    batch = mb.SinusoidTasks().sample(6, 10, 10, g, dtype=torch.float64).to(device)
+    batch = (
+        mb.SinusoidTasks().sample(6, 10, 10, g, dtype=torch.float64).to(device)
+    )
     before = [p.detach().clone().requires_grad_() for p in model.parameters()]
     adapted = [
-        [w.detach() for w in reference.adapt_loop(before, batch.support_x[i], batch.support_y[i], 0.02, inner_steps, True)]
+        [
+            w.detach()
+            for w in reference.adapt_loop(
+                before,
+                batch.support_x[i],
+                batch.support_y[i],
+                0.02,
+                inner_steps,
+                True,
+            )
+        ]
         for i in range(batch.meta_batch_size)
     ]
     before = [w.detach() for w in before]
@@ -37,9 +49,14 @@ def test_reptile_update(device, inner_steps, epsilon):
 
 def episode_2d(seed: int, n_way=4, k_shot=3, n_query=5) -> mb.Episode:
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(200, 2, generator=g, dtype=torch.float64) + 3 * torch.arange(10).repeat(20)[:, None] % 7
+    x = (
+        torch.randn(200, 2, generator=g, dtype=torch.float64)
+        + 3 * torch.arange(10).repeat(20)[:, None] % 7
+    )
     y = torch.arange(10).repeat(20)
-    return mb.EpisodeSampler(x, y, n_way, k_shot, n_query, generator=g).sample_batch(3)
+    return mb.EpisodeSampler(
+        x, y, n_way, k_shot, n_query, generator=g
+    ).sample_batch(3)
 
 
 def test_protonet_logits_are_negative_squared_distances_to_class_means():
@@ -48,8 +65,10 @@ def test_protonet_logits_are_negative_squared_distances_to_class_means():
     logits = mb.ProtoNet(encoder).logits(batch)
     for t in range(batch.meta_batch_size):
         emb_s, emb_q = encoder(batch.support_x[t]), encoder(batch.query_x[t])
-        means = torch.stack([emb_s[batch.support_y[t] == k].mean(0) for k in range(4)])
-        expected = -torch.cdist(emb_q, means) ** 2
+        means = torch.stack(
+            [emb_s[batch.support_y[t] == k].mean(0) for k in range(4)]
+        )
+        expected = -(torch.cdist(emb_q, means) ** 2)
         torch.testing.assert_close(logits[t], expected, rtol=1e-9, atol=1e-9)
 
 
@@ -65,4 +84,6 @@ def test_protonet_backward_and_accuracy(device):
     out = net.backward(batch)
     assert all(p.grad is not None for p in net.model.parameters())
     assert out.metrics["accuracy"].shape == (3,)
-    assert ((out.metrics["accuracy"] >= 0) & (out.metrics["accuracy"] <= 1)).all()
+    assert (
+        (out.metrics["accuracy"] >= 0) & (out.metrics["accuracy"] <= 1)
+    ).all()

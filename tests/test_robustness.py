@@ -83,7 +83,9 @@ def meta_grads(model):
     }
 
 
-@pytest.mark.parametrize("freeze,aux", [(True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    "freeze,aux", [(True, False), (False, True), (True, True)]
+)
 @pytest.mark.parametrize("first_order", [False, True])
 @pytest.mark.parametrize("steps", [1, 3])
 def test_maml_frozen_and_unused_parameters(freeze, aux, first_order, steps):
@@ -115,7 +117,10 @@ def test_reptile_frozen_and_unused_parameters(freeze, aux):
     expected = {k: torch.zeros_like(v) for k, v in theta.items()}
     trainable = [k for k, p in model.named_parameters() if p.requires_grad]
     for i in range(batch.meta_batch_size):  # plain SGD on each task, by hand
-        fast = {k: v.clone().requires_grad_(k in trainable) for k, v in theta.items()}
+        fast = {
+            k: v.clone().requires_grad_(k in trainable)
+            for k, v in theta.items()
+        }
         for _ in range(3):
             out = torch.func.functional_call(model, fast, (batch.support_x[i],))
             loss = F.mse_loss(out, batch.support_y[i])
@@ -131,7 +136,9 @@ def test_reptile_frozen_and_unused_parameters(freeze, aux):
             expected[k] += (theta[k] - fast[k].detach()) / batch.meta_batch_size
     for k, p in model.named_parameters():
         if p.requires_grad:
-            torch.testing.assert_close(p.grad, expected[k], rtol=1e-10, atol=1e-14)
+            torch.testing.assert_close(
+                p.grad, expected[k], rtol=1e-10, atol=1e-14
+            )
         else:
             assert p.grad is None
 
@@ -147,7 +154,8 @@ def test_adapt_keeps_frozen_parameters_and_returns_them():
 
 
 def test_transformer_with_frozen_embedding_table():
-    """A frozen embedding table, per-task rows on and off: the same meta-gradient."""
+    """A frozen embedding table, per-task rows on and off: the same
+    meta-gradient."""
     torch.manual_seed(0)
     model = mb.models.TransformerClassifier(
         30, n_way=3, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=6
@@ -195,7 +203,10 @@ class WithNorm(nn.Module):
 
 @pytest.mark.parametrize("learner", [mb.MAML, mb.Reptile, mb.JointTraining])
 def test_batchnorm_with_running_stats_is_refused_at_construction(learner):
-    with pytest.raises(mb.ConfigError, match=r"model\.norm \(BatchNorm1d\).*track_running_stats=False"):
+    with pytest.raises(
+        mb.ConfigError,
+        match=r"model\.norm \(BatchNorm1d\).*track_running_stats=False",
+    ):
         learner(WithNorm(nn.BatchNorm1d(8)), inner_lr=0.1)
 
 
@@ -237,8 +248,10 @@ def with_label(batch, side, value):
     y = getattr(batch, f"{side}_y").clone()
     y[1, 0] = value
     fields = {
-        "support_x": batch.support_x, "support_y": batch.support_y,
-        "query_x": batch.query_x, "query_y": batch.query_y,
+        "support_x": batch.support_x,
+        "support_y": batch.support_y,
+        "query_x": batch.query_x,
+        "query_y": batch.query_y,
     }
     fields[f"{side}_y"] = y
     return mb.Episode(**fields, batched=True)
@@ -252,7 +265,9 @@ def learners():
         "FOMAML": lambda: mb.MAML(mlp, 0.1, first_order=True),
         "Reptile": lambda: mb.Reptile(mlp, 0.1, 2),
         "JointTraining": lambda: mb.JointTraining(mlp, 0.1),
-        "ProtoNet": lambda: mb.ProtoNet(mb.MLP(in_dim=4, out_dim=8, hidden=(8,))),
+        "ProtoNet": lambda: mb.ProtoNet(
+            mb.MLP(in_dim=4, out_dim=8, hidden=(8,))
+        ),
     }
 
 
@@ -276,7 +291,13 @@ def test_fine_tune_baseline_checks_query_labels():
     encoder = mb.MLP(in_dim=4, out_dim=8, hidden=(8,))
     baseline = mb.FineTuneBaseline(encoder, n_classes=5)
     batch = with_label(classification_batch(), "query", 3)
-    raises(mb.EpisodeError, r"query_y holds the label 3, outside 0\.\.2", baseline.task_metrics, batch)
+    raises(
+        mb.EpisodeError,
+        r"query_y holds the label 3, outside "
+        r"0\.\.2",
+        baseline.task_metrics,
+        batch,
+    )
 
 
 def token_batch(vocab=30, bad=None, side="support"):
@@ -286,8 +307,11 @@ def token_batch(vocab=30, bad=None, side="support"):
     if bad is not None:
         (sx if side == "support" else qx)[1, 0, 2] = bad
     return mb.Episode(
-        sx, torch.arange(3).repeat(2, 1), qx,
-        torch.arange(3).repeat_interleave(2).repeat(2, 1), batched=True,
+        sx,
+        torch.arange(3).repeat(2, 1),
+        qx,
+        torch.arange(3).repeat_interleave(2).repeat(2, 1),
+        batched=True,
     )
 
 
@@ -299,9 +323,13 @@ def test_token_ids_outside_vocabulary(bad, side, path):
         30, n_way=3, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=6
     )
     batch = token_batch(bad=bad, side=side)
-    pattern = rf"{side}_x holds the token id {bad}, outside the vocabulary 0\.\.29"
+    pattern = (
+        rf"{side}_x holds the token id {bad}, outside the vocabulary 0\.\.29"
+    )
     if path == "protonet":
-        raises(mb.EpisodeError, pattern, mb.ProtoNet(model.encoder).backward, batch)
+        raises(
+            mb.EpisodeError, pattern, mb.ProtoNet(model.encoder).backward, batch
+        )
     elif path == "direct":
         pattern = rf"tokens holds the token id {bad}, outside the vocabulary"
         raises(mb.EpisodeError, pattern, model, getattr(batch, f"{side}_x")[1])
@@ -319,25 +347,54 @@ def test_feature_size_mismatch(fast_path):
         model.register_buffer("scale", torch.ones(()))
     batch = classification_batch(in_dim=3)
     batch = mb.Episode(
-        batch.support_x, batch.support_x[..., :1].clone(),
-        batch.query_x, batch.query_x[..., :1].clone(), batched=True,
+        batch.support_x,
+        batch.support_x[..., :1].clone(),
+        batch.query_x,
+        batch.query_x[..., :1].clone(),
+        batched=True,
     )
-    raises(mb.EpisodeError, r"support_x has shape \(2, 3, 3\).*in_dim=1", maml.backward, batch)
+    raises(
+        mb.EpisodeError,
+        r"support_x has shape \(2, 3, "
+        r"3\).*in_dim=1",
+        maml.backward,
+        batch,
+    )
 
 
 @pytest.mark.parametrize(
     "lr,pattern",
     [
         (lambda p: {k: 0.1 for k in list(p)[:-1]}, r"misses layers\.2\.bias"),
-        (lambda p: {**{k: 0.1 for k in p}, "oops": 0.1}, r"not adapted parameters: oops"),
-        (lambda p: {k: torch.full_like(v, 0.1) for k, v in p.items()} | {"layers.0.weight": torch.ones(7)},
-         r"inner_lr\['layers\.0\.weight'\] has shape \(7,\)"),
-        (lambda p: {k: torch.full_like(v, float("nan")) for k, v in p.items()}, r"holds nan/inf"),
+        (
+            lambda p: {**{k: 0.1 for k in p}, "oops": 0.1},
+            r"not adapted "
+            r"parameters: oops",
+        ),
+        (
+            lambda p: (
+                {k: torch.full_like(v, 0.1) for k, v in p.items()}
+                | {"layers.0.weight": torch.ones(7)}
+            ),
+            r"inner_lr\['layers\.0\.weight'\] has shape \(7,\)",
+        ),
+        (
+            lambda p: {
+                k: torch.full_like(v, float("nan")) for k, v in p.items()
+            },
+            r"holds nan/inf",
+        ),
     ],
 )
 def test_per_parameter_inner_lr_mistakes(lr, pattern):
     model = mb.MLP()
-    raises(mb.ConfigError, pattern, mb.MAML, model, lr(dict(model.named_parameters())))
+    raises(
+        mb.ConfigError,
+        pattern,
+        mb.MAML,
+        model,
+        lr(dict(model.named_parameters())),
+    )
 
 
 def test_per_parameter_inner_lr_short_repr_and_same_result_as_float():
@@ -348,27 +405,58 @@ def test_per_parameter_inner_lr_short_repr_and_same_result_as_float():
     a = mb.MAML(model, lr, 2)
     assert len(repr(a)) < 80
     b = mb.MAML(model, 0.01, 2)
-    torch.testing.assert_close(a.meta_loss(batch), b.meta_loss(batch), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        a.meta_loss(batch), b.meta_loss(batch), rtol=1e-12, atol=0
+    )
 
 
 def test_frozen_parameters_take_no_per_parameter_lr():
     model = FrozenBody(True, False)
     lr = {k: 0.1 for k in ("head.weight", "head.bias")}
     mb.MAML(model, lr).backward(sinusoid_batch(dtype=torch.float32))
-    raises(mb.ConfigError, r"not adapted parameters: body\.bias, body\.weight", mb.MAML, model,
-           {k: 0.1 for k, _ in model.named_parameters()})
+    raises(
+        mb.ConfigError,
+        r"not adapted parameters: body\.bias, "
+        r"body\.weight",
+        mb.MAML,
+        model,
+        {k: 0.1 for k, _ in model.named_parameters()},
+    )
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("nan"), 0.0, -0.1, True, "0.1"])
+@pytest.mark.parametrize(
+    "value", [float("inf"), float("nan"), 0.0, -0.1, True, "0.1"]
+)
 def test_bad_inner_lr(value):
-    raises(mb.ConfigError, r"inner_lr=.* must be a positive, finite number", mb.MAML, mb.MLP(), value)
+    raises(
+        mb.ConfigError,
+        r"inner_lr=.* must be a positive, finite "
+        r"number",
+        mb.MAML,
+        mb.MLP(),
+        value,
+    )
 
 
-@pytest.mark.parametrize("seed,pattern", [(2**64, r"seed=18446744073709551616 must be in"),
-                                          (-1, r"seed=-1 must be in"), (1.5, r"seed=1\.5 must be an int")])
+@pytest.mark.parametrize(
+    "seed,pattern",
+    [
+        (
+            2**64,
+            r"seed=18446744073709551616 "
+            r"must be in",
+        ),
+        (-1, r"seed=-1 must be in"),
+        (1.5, r"seed=1\.5 must be an int"),
+    ],
+)
 def test_bad_seed_seeds_nothing(seed, pattern):
     mb.set_seed(7)
-    state = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    state = (
+        random.getstate(),
+        np.random.get_state()[1].copy(),
+        torch.get_rng_state(),
+    )
     raises(mb.ConfigError, pattern, mb.set_seed, seed)
     assert random.getstate() == state[0]
     assert np.array_equal(np.random.get_state()[1], state[1])
@@ -377,15 +465,34 @@ def test_bad_seed_seeds_nothing(seed, pattern):
 
 
 # -------------------------------------------------------- non-finite values
-@pytest.mark.parametrize("tensor", ["support_x", "query_x", "support_y", "query_y"])
+@pytest.mark.parametrize(
+    "tensor", ["support_x", "query_x", "support_y", "query_y"]
+)
 @pytest.mark.parametrize("learner", ["MAML", "Reptile"])
 def test_nan_in_regression_inputs_is_named(tensor, learner):
     batch = sinusoid_batch(dtype=torch.float32)
     getattr(batch, tensor)[2, 1] = float("nan")
     model = mb.MLP()
-    algo = mb.MAML(model, 0.01) if learner == "MAML" else mb.Reptile(model, 0.01, 2)
-    raises(mb.EpisodeError, rf"episode\.{tensor} contains nan \(task 2\)", algo.backward, batch)
-    raises(mb.EpisodeError, rf"episode\.{tensor} contains nan", mb.evaluate, algo, batch)
+    algo = (
+        mb.MAML(model, 0.01)
+        if learner == "MAML"
+        else mb.Reptile(model, 0.01, 2)
+    )
+    raises(
+        mb.EpisodeError,
+        rf"episode\.{tensor} contains nan \(task "
+        r"2\)",
+        algo.backward,
+        batch,
+    )
+    raises(
+        mb.EpisodeError,
+        rf"episode\.{tensor} contains "
+        r"nan",
+        mb.evaluate,
+        algo,
+        batch,
+    )
 
 
 @pytest.mark.parametrize("tensor", ["support_x", "query_x"])
@@ -393,20 +500,36 @@ def test_inf_in_protonet_inputs_is_named(tensor):
     batch = classification_batch()
     getattr(batch, tensor)[0, 1, 2] = float("inf")
     protonet = mb.ProtoNet(mb.MLP(in_dim=4, out_dim=8, hidden=(8,)))
-    raises(mb.EpisodeError, rf"episode\.{tensor} contains inf \(task 0\)", protonet.backward, batch)
-    raises(mb.EpisodeError, rf"episode\.{tensor} contains inf", mb.evaluate, protonet, batch)
+    raises(
+        mb.EpisodeError,
+        rf"episode\.{tensor} contains inf \(task "
+        r"0\)",
+        protonet.backward,
+        batch,
+    )
+    raises(
+        mb.EpisodeError,
+        rf"episode\.{tensor} contains "
+        r"inf",
+        mb.evaluate,
+        protonet,
+        batch,
+    )
 
 
 def test_inner_lr_too_large_blames_inner_lr():
     batch = sinusoid_batch(dtype=torch.float32)
-    for steps, where in ((3, "support loss became"), (1, "query loss after adaptation")):
+    for steps, where in (
+        (3, "support loss became"),
+        (1, "query loss after adaptation"),
+    ):
         maml = mb.MAML(mb.MLP(), 1e30, steps)
         err = raises(mb.NonFiniteLossError, where, maml.backward, batch)
         assert "lower inner_lr" in str(err) and "meta_lr" not in str(err)
 
 
 class BlowUp(torch.optim.Optimizer):
-    """An outer optimiser whose step ruins θ (as a far too large meta_lr would)."""
+    """An outer optimiser whose step ruins θ (as a too large meta_lr would)."""
 
     def __init__(self, params):
         super().__init__(params, {})
@@ -426,8 +549,17 @@ def test_outer_step_blowing_up_is_blamed_on_meta_lr(learner):
     else:
         algo = mb.ProtoNet(mb.MLP(in_dim=4, out_dim=8, hidden=(8,)))
         sample = classification_batch
-    err = raises(mb.NonFiniteLossError, r"meta-iteration 2: .*lower meta_lr", mb.meta_train,
-                 algo, sample, BlowUp(algo.model.parameters()), 5, progress=False)
+    err = raises(
+        mb.NonFiniteLossError,
+        r"meta-iteration 2: .*lower "
+        r"meta_lr",
+        mb.meta_train,
+        algo,
+        sample,
+        BlowUp(algo.model.parameters()),
+        5,
+        progress=False,
+    )
     assert "lower inner_lr" not in str(err)
 
 
@@ -436,8 +568,13 @@ def test_protonet_overflowing_embeddings():
     with torch.no_grad():
         for p in protonet.model.parameters():
             p.fill_(1e15)
-    raises(mb.NonFiniteLossError, r"the query loss is .*embeddings overflow", protonet.backward,
-           classification_batch())
+    raises(
+        mb.NonFiniteLossError,
+        r"the query loss is .*embeddings "
+        r"overflow",
+        protonet.backward,
+        classification_batch(),
+    )
 
 
 def test_meta_train_checks_learners_that_do_not_check():
@@ -451,13 +588,29 @@ def test_meta_train_checks_learners_that_do_not_check():
             return mb.algorithms.StepOutput(loss.detach(), {})
 
     learner = Silent()
-    raises(mb.NonFiniteLossError, r"meta-iteration 1: the meta-loss is nan", mb.meta_train, learner,
-           lambda: sinusoid_batch(dtype=torch.float32), torch.optim.SGD(learner.model.parameters(), 0.1),
-           3, progress=False)
+    raises(
+        mb.NonFiniteLossError,
+        r"meta-iteration 1: the meta-loss is "
+        r"nan",
+        mb.meta_train,
+        learner,
+        lambda: sinusoid_batch(dtype=torch.float32),
+        torch.optim.SGD(learner.model.parameters(), 0.1),
+        3,
+        progress=False,
+    )
 
 
 def test_evaluate_on_zero_tasks():
     maml = mb.MAML(mb.MLP(), 0.01)
     empty = sinusoid_batch(dtype=torch.float32)[0:0]
-    raises(mb.ConfigError, "episodes holds 0 test tasks", mb.evaluate, maml, empty)
-    raises(mb.ConfigError, "episodes holds 0 test tasks", mb.evaluate_per_task, maml, empty)
+    raises(
+        mb.ConfigError, "episodes holds 0 test tasks", mb.evaluate, maml, empty
+    )
+    raises(
+        mb.ConfigError,
+        "episodes holds 0 test tasks",
+        mb.evaluate_per_task,
+        maml,
+        empty,
+    )

@@ -1,4 +1,5 @@
-"""The swirled 2-D class family: shapes, determinism, disjoint splits, validation."""
+"""The swirled 2-D class family: shapes, determinism, disjoint splits,
+validation."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import torch
 import metabook as mb
 from metabook.tasks import SwirlClasses, swirl, unswirl
 
-SMALL = dict(train_classes=12, val_classes=5, test_classes=6, points_per_class=20)
+SMALL = dict(
+    train_classes=12, val_classes=5, test_classes=6, points_per_class=20
+)
 
 
 def test_shapes_and_labels():
@@ -20,9 +23,13 @@ def test_shapes_and_labels():
         assert part.x.shape == part.latent.shape == (n * 20, 2)
         assert part.labels.shape == (n * 20,)
         assert part.centres.shape == (n, 2)
-        assert part.x.dtype == torch.float32 and part.labels.dtype == torch.int64
+        assert (
+            part.x.dtype == torch.float32 and part.labels.dtype == torch.int64
+        )
         assert torch.equal(part.labels.unique(), part.classes)
-        assert torch.equal(torch.bincount(part.labels - part.classes[0]), torch.full((n,), 20))
+        assert torch.equal(
+            torch.bincount(part.labels - part.classes[0]), torch.full((n,), 20)
+        )
 
 
 def test_same_seed_same_data_other_seed_other_data():
@@ -43,9 +50,15 @@ def test_splits_are_disjoint_and_cover_all_classes():
 def test_x_is_the_swirled_latent_and_unswirl_inverts_it():
     cfg = SwirlClasses(**SMALL)
     data = cfg.generate(dtype=torch.float64)
-    torch.testing.assert_close(data.train.x, swirl(data.train.latent, cfg.twist))
-    torch.testing.assert_close(unswirl(data.train.x, cfg.twist), data.train.latent)
-    torch.testing.assert_close(data.train.x.norm(dim=-1), data.train.latent.norm(dim=-1))
+    torch.testing.assert_close(
+        data.train.x, swirl(data.train.latent, cfg.twist)
+    )
+    torch.testing.assert_close(
+        unswirl(data.train.x, cfg.twist), data.train.latent
+    )
+    torch.testing.assert_close(
+        data.train.x.norm(dim=-1), data.train.latent.norm(dim=-1)
+    )
 
 
 def test_no_twist_is_the_identity():
@@ -55,7 +68,9 @@ def test_no_twist_is_the_identity():
 
 def test_swirl_rotates_by_twist_times_radius():
     z = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
-    expected = 2 * torch.tensor([[math.cos(1.0), math.sin(1.0)]], dtype=torch.float64)
+    expected = 2 * torch.tensor(
+        [[math.cos(1.0), math.sin(1.0)]], dtype=torch.float64
+    )
     torch.testing.assert_close(swirl(z, 0.5), expected)
 
 
@@ -69,11 +84,19 @@ def test_centres_lie_in_the_disc_and_points_near_their_centre():
 
 def test_sampler_draws_episodes_from_its_split_only():
     data = SwirlClasses(**SMALL).generate()
-    sampler = data.test.sampler(n_way=5, k_shot=2, n_query=3, generator=torch.Generator().manual_seed(0))
+    sampler = data.test.sampler(
+        n_way=5, k_shot=2, n_query=3, generator=torch.Generator().manual_seed(0)
+    )
     assert isinstance(sampler, mb.EpisodeSampler)
     batch = sampler.sample_batch(4)
-    assert batch.support_x.shape == (4, 10, 2) and batch.query_x.shape == (4, 15, 2)
-    assert set(batch.info["classes"].flatten().tolist()) <= set(data.test.classes.tolist())
+    assert batch.support_x.shape == (4, 10, 2) and batch.query_x.shape == (
+        4,
+        15,
+        2,
+    )
+    assert set(batch.info["classes"].flatten().tolist()) <= set(
+        data.test.classes.tolist()
+    )
 
 
 def test_sampler_errors_name_the_value():

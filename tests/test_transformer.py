@@ -1,4 +1,5 @@
-"""The Transformer classifier: shapes, padding, attention, and MAML / ProtoNet through it.
+"""The Transformer classifier: shapes, padding, attention, and MAML / ProtoNet
+through it.
 
 The second-order meta-gradient is checked against a per-task loop with
 ``autograd.grad(create_graph=True)`` on the unbatched model, and against central
@@ -13,7 +14,12 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 import metabook as mb
-from metabook.models import TransformerClassifier, TransformerConfig, TransformerEncoder, count_parameters
+from metabook.models import (
+    TransformerClassifier,
+    TransformerConfig,
+    TransformerEncoder,
+    count_parameters,
+)
 from metabook.tasks.text import ByteTokenizer
 
 VOCAB, T, N_WAY = 20, 8, 3
@@ -26,19 +32,29 @@ def tiny_model(seed=0, dtype=torch.float64, **kw) -> TransformerClassifier:
 
 
 def token_data(seed=0, n_classes=6, per_class=6):
-    """Sequences of random length 2..T, right-padded with 0; class c favours tokens near 3c."""
+    """Sequences of random length 2..T, right-padded with 0; class c favours
+    tokens near 3c."""
     g = torch.Generator().manual_seed(seed)
     x = torch.zeros(n_classes * per_class, T, dtype=torch.long)
     labels = torch.arange(n_classes).repeat_interleave(per_class)
     for i, c in enumerate(labels.tolist()):
         length = int(torch.randint(2, T + 1, (1,), generator=g))
-        x[i, :length] = (3 * c + torch.randint(0, 4, (length,), generator=g)) % (VOCAB - 1) + 1
+        x[i, :length] = (
+            3 * c + torch.randint(0, 4, (length,), generator=g)
+        ) % (VOCAB - 1) + 1
     return x, labels
 
 
 def text_batch(seed=0, meta_batch_size=2, k_shot=1, n_query=2) -> mb.Episode:
     x, labels = token_data(seed)
-    sampler = mb.EpisodeSampler(x, labels, N_WAY, k_shot, n_query, generator=torch.Generator().manual_seed(seed))
+    sampler = mb.EpisodeSampler(
+        x,
+        labels,
+        N_WAY,
+        k_shot,
+        n_query,
+        generator=torch.Generator().manual_seed(seed),
+    )
     return sampler.sample_batch(meta_batch_size)
 
 
@@ -66,7 +82,8 @@ def test_byte_tokenizer_strings():
 def test_appending_padding_does_not_change_logits(pooling):
     model = tiny_model(pooling=pooling)
     x, _ = token_data()
-    padded = torch.cat([x, torch.zeros(len(x), 4, dtype=torch.long)], dim=1)  # T + 4 = max_len
+    # T + 4 = max_len
+    padded = torch.cat([x, torch.zeros(len(x), 4, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model(padded), model(x), rtol=1e-12, atol=1e-12)
 
 
@@ -76,12 +93,15 @@ def test_attention_rows_sum_to_one_over_real_keys_and_zero_on_padding():
     keep = (x != 0)[:, None, None, :]  # (n, 1, 1, T)
     for att in model.attention_maps(x):  # (n, H, T, T)
         assert (att.masked_select(~keep.expand_as(att)) == 0).all()
-        torch.testing.assert_close(att.sum(-1), torch.ones_like(att.sum(-1)), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            att.sum(-1), torch.ones_like(att.sum(-1)), rtol=1e-12, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("pooling", ["mean", "first"])
 def test_fully_padded_row_embeds_to_zero_without_nan(pooling):
-    """An all-padding sequence attends uniformly, embeds to 0, and its logits are the head's bias."""
+    """An all-padding sequence attends uniformly, embeds to 0, and its logits
+    are the head's bias."""
     model = tiny_model(pooling=pooling)
     x, _ = token_data()
     x = torch.cat([torch.zeros(1, T, dtype=torch.long), x[:3]])
@@ -126,23 +146,39 @@ def test_from_config_matches_keyword_construction():
 
 
 # ------------------------------------------------------------ MAML through it
-def reference_meta_gradient(model, batch, inner_lr, inner_steps, first_order=False):
-    """One task at a time, the unbatched model, ``autograd.grad(create_graph=True)``."""
+def reference_meta_gradient(
+    model, batch, inner_lr, inner_steps, first_order=False
+):
+    """One task at a time, the unbatched model,
+    ``autograd.grad(create_graph=True)``."""
     names, weights = zip(*model.named_parameters())
     total = 0.0
     for i in range(batch.meta_batch_size):
         fast = list(weights)
         for _ in range(inner_steps):
-            out = functional_call(model, dict(zip(names, fast)), (batch.support_x[i],))
-            grads = torch.autograd.grad(F.cross_entropy(out, batch.support_y[i]), fast, create_graph=not first_order)
+            out = functional_call(
+                model, dict(zip(names, fast)), (batch.support_x[i],)
+            )
+            grads = torch.autograd.grad(
+                F.cross_entropy(out, batch.support_y[i]),
+                fast,
+                create_graph=not first_order,
+            )
             fast = [w - inner_lr * g for w, g in zip(fast, grads)]
-        out = functional_call(model, dict(zip(names, fast)), (batch.query_x[i],))
+        out = functional_call(
+            model, dict(zip(names, fast)), (batch.query_x[i],)
+        )
         total = total + F.cross_entropy(out, batch.query_y[i])
     return torch.autograd.grad(total / batch.meta_batch_size, weights)
 
 
 def metabook_grad(model, batch, inner_lr, inner_steps, first_order=False):
-    maml = mb.MAML(model, inner_lr=inner_lr, inner_steps=inner_steps, first_order=first_order)
+    maml = mb.MAML(
+        model,
+        inner_lr=inner_lr,
+        inner_steps=inner_steps,
+        first_order=first_order,
+    )
     return torch.autograd.grad(maml.meta_loss(batch), list(model.parameters()))
 
 
@@ -164,15 +200,28 @@ def test_second_order_matches_finite_differences():
     g = torch.Generator().manual_seed(0)
     eps = 1e-6
     for _ in range(2):
-        direction = [torch.randn(p.shape, generator=g, dtype=p.dtype) for p in params]
+        direction = [
+            torch.randn(p.shape, generator=g, dtype=p.dtype) for p in params
+        ]
         analytic = sum((gr * d).sum() for gr, d in zip(grads, direction)).item()
         with torch.no_grad():
-            def loss_at(sign):
-                shifted = {n: p + sign * eps * d for n, p, d in zip(names, params, direction)}
-                return maml.run_tasks(batch, params=shifted).query_loss.mean().item()
+
+            def loss_at(sign, direction=direction):
+                shifted = {
+                    n: p + sign * eps * d
+                    for n, p, d in zip(names, params, direction)
+                }
+                return (
+                    maml.run_tasks(batch, params=shifted)
+                    .query_loss.mean()
+                    .item()
+                )
 
             numeric = (loss_at(1) - loss_at(-1)) / (2 * eps)
-        assert abs(analytic - numeric) <= 1e-6 * max(1.0, abs(numeric)), (analytic, numeric)
+        assert abs(analytic - numeric) <= 1e-6 * max(1.0, abs(numeric)), (
+            analytic,
+            numeric,
+        )
 
 
 def test_first_order_differs_from_second_order():
@@ -185,17 +234,25 @@ def test_first_order_differs_from_second_order():
 
 
 def test_dropout_under_vmap_gives_each_task_its_own_mask():
-    """With dropout > 0 (training mode) MAML runs under vmap(randomness="different")."""
+    """With dropout > 0 (training mode) MAML runs under
+    vmap(randomness="different")."""
     model = tiny_model(3, dtype=torch.float32, dropout=0.3).train()
     task = text_batch(3, meta_batch_size=1)
     same = mb.Episode.stack([task[0], task[0]])  # the same task twice
     out = mb.MAML(model, inner_lr=0.5, inner_steps=2).backward(same)
     assert torch.isfinite(out.loss)
-    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
-    losses = mb.MAML(model, inner_lr=0.5, inner_steps=2).run_tasks(same).query_loss
+    assert all(
+        p.grad is not None and torch.isfinite(p.grad).all()
+        for p in model.parameters()
+    )
+    losses = (
+        mb.MAML(model, inner_lr=0.5, inner_steps=2).run_tasks(same).query_loss
+    )
     assert losses[0] != losses[1]  # different dropout masks per task
     model.eval()
-    losses = mb.MAML(model, inner_lr=0.5, inner_steps=2).run_tasks(same).query_loss
+    losses = (
+        mb.MAML(model, inner_lr=0.5, inner_steps=2).run_tasks(same).query_loss
+    )
     torch.testing.assert_close(losses[0], losses[1])
 
 
@@ -206,7 +263,9 @@ def test_protonet_on_the_encoder_fills_gradients():
     assert torch.isfinite(out.loss) and out.metrics["accuracy"].shape == (2,)
     assert all(p.grad is not None for p in model.encoder.parameters())
     assert model.head.weight.grad is None  # the head is not part of ProtoNet
-    assert any(p.grad.abs().sum() > 0 for p in model.encoder.blocks.parameters())
+    assert any(
+        p.grad.abs().sum() > 0 for p in model.encoder.blocks.parameters()
+    )
 
 
 # ------------------------------------------------------------------ devices
@@ -234,40 +293,63 @@ def test_maml_on_device(device, first_order):
     ],
 )
 def test_localized_embedding_rows_give_the_same_meta_gradient(make, kwargs):
-    """Adapting only the embedding rows a task uses is exact: same loss, same θ.grad."""
+    """Adapting only the embedding rows a task uses is exact: same loss, same
+    θ.grad."""
     g = torch.Generator().manual_seed(0)
     vocab, B, n, T = 50, 3, 4, 6
     support_x = torch.randint(1, 20, (B, n, T), generator=g)
     support_x[:, :, -2:] = 0  # padding
     query_x = torch.randint(10, vocab, (B, n, T), generator=g)
-    batch = mb.Episode(support_x, torch.arange(n).repeat(B, 1) % 2, query_x, torch.arange(n).repeat(B, 1) % 2, batched=True)
+    batch = mb.Episode(
+        support_x,
+        torch.arange(n).repeat(B, 1) % 2,
+        query_x,
+        torch.arange(n).repeat(B, 1) % 2,
+        batched=True,
+    )
     results = []
     for localize in (True, False):
         torch.manual_seed(0)
-        model = TransformerClassifier(vocab, 2, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=T).double()
+        model = TransformerClassifier(
+            vocab, 2, d_model=16, n_heads=2, n_layers=1, d_ff=32, max_len=T
+        ).double()
         learner = make(model, 0.5, **kwargs)
         learner.localize = localize
         out = learner.backward(batch)
-        results.append((out.loss, {k: p.grad.clone() for k, p in model.named_parameters()}))
+        results.append(
+            (out.loss, {k: p.grad.clone() for k, p in model.named_parameters()})
+        )
     (loss_a, grads_a), (loss_b, grads_b) = results
     torch.testing.assert_close(loss_a, loss_b)
     torch.testing.assert_close(grads_a, grads_b)
     query_only_rows = grads_a["encoder.tok_emb.weight"][20:30].abs().sum()
-    if make is mb.MAML:  # query tokens' rows get a meta-gradient; Reptile never adapts them
+    # query tokens' rows get a meta-gradient; Reptile never adapts them
+    if make is mb.MAML:
         assert query_only_rows > 0
     else:
         assert query_only_rows == 0
 
 
 def test_localize_renumbers_tokens_per_task():
-    model = TransformerClassifier(30, 2, d_model=8, n_heads=2, n_layers=1, d_ff=8, max_len=4)
+    model = TransformerClassifier(
+        30, 2, d_model=8, n_heads=2, n_layers=1, d_ff=8, max_len=4
+    )
     support = torch.tensor([[[5, 7, 0, 0]], [[9, 9, 9, 0]]])
     query = torch.tensor([[[7, 3, 0, 0]], [[2, 0, 0, 0]]])
-    params, rows, (s, q) = model.localize(dict(model.named_parameters()), support, query)
+    params, rows, (s, q) = model.localize(
+        dict(model.named_parameters()), support, query
+    )
     index = rows[model.EMBEDDING]
-    assert index.tolist() == [[0, 3, 5, 7], [0, 2, 9, 0]]  # padding first; task 2 padded with row 0
-    assert s.tolist() == [[[2, 3, 0, 0]], [[2, 2, 2, 0]]] and q.tolist() == [[[3, 1, 0, 0]], [[1, 0, 0, 0]]]
+    # padding first; task 2 padded with row 0
+    assert index.tolist() == [[0, 3, 5, 7], [0, 2, 9, 0]]
+    assert s.tolist() == [[[2, 3, 0, 0]], [[2, 2, 2, 0]]] and q.tolist() == [
+        [[3, 1, 0, 0]],
+        [[1, 0, 0, 0]],
+    ]
     table = model.encoder.tok_emb.weight
     torch.testing.assert_close(params[model.EMBEDDING], table[index])
-    for b in range(2):  # each task's renumbered tokens read the same vectors as the original ids
-        torch.testing.assert_close(params[model.EMBEDDING][b][s[b]], table[support[b]])
+    # each task's renumbered tokens read the same vectors as the original ids
+    for b in range(2):
+        torch.testing.assert_close(
+            params[model.EMBEDDING][b][s[b]], table[support[b]]
+        )

@@ -43,7 +43,7 @@ def check_labels(batch: Episode, n_classes: int, source: str) -> None:
 
 
 def check_model_input(model: nn.Module, batch: Episode) -> None:
-    """Run the model's own ``check_input(x)`` hook on both sets, if it has one."""
+    """Run the model's ``check_input(x)`` hook on both sets, if it has one."""
     check = getattr(model, "check_input", None)
     if check is not None:
         check(batch.support_x, "support_x")
@@ -51,7 +51,8 @@ def check_model_input(model: nn.Module, batch: Episode) -> None:
 
 
 def non_finite_inputs(batch: Episode) -> EpisodeError | None:
-    """An error naming the first episode tensor that holds ``nan``/``inf``, or ``None``."""
+    """An error naming the first episode tensor that holds ``nan``/``inf``, or
+    ``None``."""
     for name in ("support_x", "query_x", "support_y", "query_y"):
         t = getattr(batch, name)
         if not t.is_floating_point():
@@ -90,15 +91,20 @@ def check_no_running_stats(model: nn.Module) -> None:
 
     Under ``vmap`` every task would have to write its own batch statistics into
     one shared buffer, which has no meaning (and functorch refuses it). Per-task
-    statistics are what ``track_running_stats=False`` computes: each forward pass
-    normalises with the statistics of the batch it is given.
+    statistics are what ``track_running_stats=False`` computes: each forward
+    pass normalises with the statistics of the batch it is given.
     """
-    norms = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+    norms = (
+        nn.modules.batchnorm._BatchNorm,
+        nn.modules.instancenorm._InstanceNorm,
+    )
     for name, module in model.named_modules():
         if isinstance(module, norms) and module.track_running_stats:
             raise ConfigError(
-                f"model.{name or '(root)'} ({type(module).__name__}) tracks running "
-                "statistics, which one model shared by a vmapped batch of tasks "
+                f"model.{name or '(root)'} ({type(module).__name__}) tracks "
+                "running "
+                "statistics, which one model shared by a vmapped batch of "
+                "tasks "
                 "cannot update; build it with track_running_stats=False "
                 "(per-batch statistics) or use nn.LayerNorm"
             )

@@ -64,4 +64,7 @@ class MAML(GradientLearner):
         out = self.run_tasks(batch)
         loss = out.query_loss.mean()
         loss.backward()
-        return StepOutput(loss.detach(), task_metrics_from(out.query_output, batch.query_y, out.query_loss))
+        return StepOutput(
+            loss.detach(),
+            task_metrics_from(out.query_output, batch.query_y, out.query_loss),
+        )

@@ -1,4 +1,5 @@
-"""The non-meta baseline of Finn et al. (2017): one model trained on all tasks' data.
+"""The non-meta baseline of Finn et al. (2017): one model trained on all tasks'
+data.
 
 Meta-training ignores the task structure: it minimises the loss of a single θ on
 the pooled support and query points of every task. At test time it is fine-tuned
@@ -18,7 +19,8 @@ from .base import GradientLearner, StepOutput
 
 
 class JointTraining(GradientLearner):
-    """Train θ on pooled task data; adapt at test time like MAML (see module docstring)."""
+    """Train θ on pooled task data; adapt at test time like MAML (see module
+    docstring)."""
 
     def backward(self, batch: Episode) -> StepOutput:
         self.check_batch(batch)
@@ -29,7 +31,9 @@ class JointTraining(GradientLearner):
         def pooled(params, xi, yi):
             return loss_fn(forward(model, params, xi, buffers), yi)
 
-        losses = vmap(pooled, in_dims=(None, 0, 0), randomness=self.randomness)(self.params, x, y)
+        losses = vmap(pooled, in_dims=(None, 0, 0), randomness=self.randomness)(
+            self.params, x, y
+        )
         loss = losses.mean()
         loss.backward()
         return StepOutput(loss.detach(), {"loss": losses.detach()})

@@ -38,7 +38,9 @@ def prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
     Returns:
         ``(..., n_way, d)``.
     """
-    one_hot = (labels.unsqueeze(-1) == torch.arange(n_way, device=labels.device)).to(embeddings.dtype)
+    one_hot = (
+        labels.unsqueeze(-1) == torch.arange(n_way, device=labels.device)
+    ).to(embeddings.dtype)
     counts = one_hot.sum(-2).unsqueeze(-1)  # (..., n_way, 1)
     if (counts == 0).any():
         missing = int((counts.squeeze(-1) == 0).nonzero()[0, -1])
@@ -50,7 +52,8 @@ def prototypes(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:
 
 
 def squared_distances(a: Tensor, b: Tensor) -> Tensor:
-    """``‖a_i − b_j‖²`` for ``a`` of shape ``(..., m, d)`` and ``b`` of ``(..., n, d)`` -> ``(..., m, n)``."""
+    """``‖a_i − b_j‖²`` for ``a`` of shape ``(..., m, d)`` and ``b`` of ``(...,
+    n, d)`` -> ``(..., m, n)``."""
     return (a.unsqueeze(-2) - b.unsqueeze(-3)).pow(2).sum(-1)
 
 
@@ -63,7 +66,9 @@ class ProtoNet:
 
     def __init__(self, encoder: nn.Module) -> None:
         if not isinstance(encoder, nn.Module):
-            raise ConfigError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+            raise ConfigError(
+                f"encoder must be an nn.Module, got {type(encoder).__name__}"
+            )
         self.model = encoder
 
     def __repr__(self) -> str:
@@ -80,26 +85,37 @@ class ProtoNet:
         return self.model(x.reshape(b * n, *x.shape[2:])).reshape(b, n, -1)
 
     def logits(self, episode: Episode) -> Tensor:
-        """Query logits ``(..., n_query, n_way)``: negative squared distances to the prototypes."""
+        """Query logits ``(..., n_query, n_way)``: negative squared distances to
+        the prototypes."""
         if episode.support_y.is_floating_point():
-            raise EpisodeError("ProtoNet needs class labels; support_y holds floats (a regression task?)")
+            raise EpisodeError(
+                "ProtoNet needs class labels; support_y holds "
+                "floats (a regression task?)"
+            )
         check_model_input(self.model, episode)
         n_way = int(episode.support_y.max()) + 1
-        check_labels(episode, n_way, f"the support set has classes 0..{n_way - 1}")
+        check_labels(
+            episode, n_way, f"the support set has classes 0..{n_way - 1}"
+        )
         support = self._embed(episode.support_x, episode.batched)
         query = self._embed(episode.query_x, episode.batched)
-        return -squared_distances(query, prototypes(support, episode.support_y, n_way))
+        return -squared_distances(
+            query, prototypes(support, episode.support_y, n_way)
+        )
 
     def _losses(self, batch: Episode) -> tuple[Tensor, Tensor]:
         logits = self.logits(batch)
-        losses = F.cross_entropy(logits.flatten(0, -2), batch.query_y.flatten(), reduction="none")
+        losses = F.cross_entropy(
+            logits.flatten(0, -2), batch.query_y.flatten(), reduction="none"
+        )
         losses = losses.view(batch.query_y.shape).mean(-1)
         if not bool(torch.isfinite(losses).all()):
             raise self._non_finite(batch, losses)
         return logits, losses
 
     def _non_finite(self, batch: Episode, losses: Tensor) -> Exception:
-        """Why the query loss is not finite: the episode, or the encoder's weights."""
+        """Why the query loss is not finite: the episode, or the encoder's
+        weights."""
         bad_input = non_finite_inputs(batch)
         if bad_input is not None:
             return bad_input
@@ -118,10 +134,15 @@ class ProtoNet:
         logits, losses = self._losses(batch)
         loss = losses.mean()
         loss.backward()
-        return StepOutput(loss.detach(), task_metrics_from(logits, batch.query_y, losses))
+        return StepOutput(
+            loss.detach(), task_metrics_from(logits, batch.query_y, losses)
+        )
 
-    def task_metrics(self, batch: Episode, inner_steps: int | None = None) -> dict[str, Tensor]:
-        """Per-task query loss and accuracy (``inner_steps`` is ignored: there is no inner loop)."""
+    def task_metrics(
+        self, batch: Episode, inner_steps: int | None = None
+    ) -> dict[str, Tensor]:
+        """Per-task query loss and accuracy (``inner_steps`` is ignored: there
+        is no inner loop)."""
         with torch.no_grad():
             logits, losses = self._losses(batch)
         return task_metrics_from(logits, batch.query_y, losses)

@@ -28,7 +28,8 @@ from .base import GradientLearner, StepOutput, task_metrics_from
 
 
 class Reptile(GradientLearner):
-    """Reptile, vectorised over the tasks of a meta-batch (see module docstring)."""
+    """Reptile, vectorised over the tasks of a meta-batch (see module
+    docstring)."""
 
     first_order = True
 
@@ -41,4 +42,7 @@ class Reptile(GradientLearner):
                 step = p - out.mean_adapted(name, p)
                 p.grad = step if p.grad is None else p.grad + step
         loss = out.query_loss.mean()
-        return StepOutput(loss.detach(), task_metrics_from(out.query_output, batch.query_y, out.query_loss))
+        return StepOutput(
+            loss.detach(),
+            task_metrics_from(out.query_output, batch.query_y, out.query_loss),
+        )

@@ -1,9 +1,9 @@
 """Self-checks for the chapter "MAML from the equations".
 
 Two exercises are checked here. Each check builds its own small float64 problem,
-calls the learner's function, compares with the right answer and, when they differ,
-compares with the answers that the usual mistakes produce, so that the message can
-say which mistake it was:
+calls the learner's function, compares with the right answer and, when they
+differ, compares with the answers that the usual mistakes produce, so that the
+message can say which mistake it was:
 
 * :func:`check_linear_meta_gradient`: the one-step MAML meta-gradient of linear
   regression in closed form, ``mean_i (I − α H_i) ∇L_query_i(w'_i)``;
@@ -13,7 +13,8 @@ say which mistake it was:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -25,19 +26,29 @@ from . import CheckFailed, passed
 
 def _as_tensor(value: Any, what: str) -> Tensor:
     if not isinstance(value, Tensor):
-        raise CheckFailed(f"{what} returned a {type(value).__name__}; return a torch.Tensor")
+        raise CheckFailed(
+            f"{what} returned a {type(value).__name__}; return a torch.Tensor"
+        )
     return value.detach().to(torch.float64).cpu()
 
 
-def _close(a: Tensor, b: Tensor, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    return a.shape == b.shape and bool(torch.allclose(a, b, rtol=rtol, atol=atol))
+def _close(
+    a: Tensor, b: Tensor, rtol: float = 1e-6, atol: float = 1e-9
+) -> bool:
+    return a.shape == b.shape and bool(
+        torch.allclose(a, b, rtol=rtol, atol=atol)
+    )
 
 
-def _diagnose(value: Tensor, expected: Tensor, mistakes: dict[str, Tensor], name: str) -> None:
-    """Pass if ``value`` matches ``expected``; otherwise name the mistake it matches, if any."""
+def _diagnose(
+    value: Tensor, expected: Tensor, mistakes: dict[str, Tensor], name: str
+) -> None:
+    """Pass if ``value`` matches ``expected``; otherwise name the mistake it
+    matches, if any."""
     if value.shape != expected.shape:
         raise CheckFailed(
-            f"{name} has shape {tuple(value.shape)}, expected {tuple(expected.shape)} "
+            f"{name} has shape {tuple(value.shape)}, expected "
+            f"{tuple(expected.shape)} "
             "(one entry per parameter, averaged over the tasks)"
         )
     if not torch.isfinite(value).all():
@@ -51,15 +62,23 @@ def _diagnose(value: Tensor, expected: Tensor, mistakes: dict[str, Tensor], name
     scale = expected.abs().max().item()
     raise CheckFailed(
         f"{name} differs from the right answer (largest difference {err:.3g}, "
-        f"largest entry of the answer {scale:.3g}) and matches none of the usual mistakes. "
-        "Check each factor of the derivation on one task first (meta_batch_size=1)."
+        f"largest entry of the answer {scale:.3g}) and matches none of the "
+        "usual mistakes. "
+        "Check each factor of the derivation on one task first "
+        "(meta_batch_size=1)."
     )
 
 
-# ----------------------------------------------- linear regression (closed form)
+# ---------------------------------------------- linear regression (closed form)
 
 
-def _linear_problem(seed: int, meta_batch_size: int = 4, n_support: int = 6, n_query: int = 8, dim: int = 3):
+def _linear_problem(
+    seed: int,
+    meta_batch_size: int = 4,
+    n_support: int = 6,
+    n_query: int = 8,
+    dim: int = 3,
+):
     g = torch.Generator().manual_seed(seed)
     d = torch.float64
     w = torch.randn(dim, generator=g, dtype=d)
@@ -72,13 +91,17 @@ def _linear_problem(seed: int, meta_batch_size: int = 4, n_support: int = 6, n_q
 
 
 def _mse_grad(x: Tensor, y: Tensor, w: Tensor) -> Tensor:
-    """∇_w mean_n (x_n·w − y_n)² for a batch of tasks: x (B, n, d), y (B, n), w (B, d) -> (B, d)."""
+    """∇_w mean_n (x_n·w − y_n)² for a batch of tasks: x (B, n, d), y (B, n), w
+    (B, d) -> (B, d)."""
     residual = torch.einsum("bnd,bd->bn", x, w) - y
     return 2.0 / x.shape[1] * torch.einsum("bnd,bn->bd", x, residual)
 
 
-def linear_meta_gradient_variants(w, support_x, support_y, query_x, query_y, inner_lr) -> dict[str, Tensor]:
-    """The right one-step meta-gradient and the results of common mistakes (for the check and its tests)."""
+def linear_meta_gradient_variants(
+    w, support_x, support_y, query_x, query_y, inner_lr
+) -> dict[str, Tensor]:
+    """The right one-step meta-gradient and the results of common mistakes (for
+    the check and its tests)."""
     b, n, dim = support_x.shape
     eye = torch.eye(dim, dtype=w.dtype)
     wb = w.expand(b, dim)
@@ -95,64 +118,101 @@ def linear_meta_gradient_variants(w, support_x, support_y, query_x, query_y, inn
         "right": right.mean(0),
         "first_order": query_grad.mean(0),
         "plus_hessian": through(eye + inner_lr * hessian, query_grad).mean(0),
-        "ascent_inner": through(eye + inner_lr * hessian, _mse_grad(query_x, query_y, wb + inner_lr * _mse_grad(support_x, support_y, wb))).mean(0),
+        "ascent_inner": through(
+            eye + inner_lr * hessian,
+            _mse_grad(
+                query_x,
+                query_y,
+                wb + inner_lr * _mse_grad(support_x, support_y, wb),
+            ),
+        ).mean(0),
         "negated": -right.mean(0),
         "summed": right.sum(0),
-        "query_grad_at_theta": through(eye - inner_lr * hessian, _mse_grad(query_x, query_y, wb)).mean(0),
+        "query_grad_at_theta": through(
+            eye - inner_lr * hessian, _mse_grad(query_x, query_y, wb)
+        ).mean(0),
         "half_hessian": half_hessian.mean(0),
     }
 
 
-def check_linear_meta_gradient(fn: Callable[..., Tensor], inner_lr: float = 0.1) -> None:
+def check_linear_meta_gradient(
+    fn: Callable[..., Tensor], inner_lr: float = 0.1
+) -> None:
     """Check a closed-form one-step MAML meta-gradient for linear regression.
 
-    ``fn(w, support_x, support_y, query_x, query_y, inner_lr)`` gets ``w`` of shape
-    ``(d,)``, ``support_x`` ``(B, n_support, d)``, ``support_y`` ``(B, n_support)`` (and
-    the query set alike) and must return ∇_w of the meta-loss
-    ``mean_i mean_n (query_x[i, n]·w'_i − query_y[i, n])²`` with
-    ``w'_i = w − α ∇_w mean_n (support_x[i, n]·w − support_y[i, n])²``, shape ``(d,)``.
+    ``fn(w, support_x, support_y, query_x, query_y, inner_lr)`` gets ``w`` of
+    shape ``(d,)``, ``support_x`` ``(B, n_support, d)``, ``support_y`` ``(B,
+    n_support)`` (and the query set alike) and must return ∇_w of the meta-loss
+    ``mean_i mean_n (query_x[i, n]·w'_i − query_y[i, n])²`` with ``w'_i = w − α
+    ∇_w mean_n (support_x[i, n]·w − support_y[i, n])²``, shape ``(d,)``.
     """
     for seed in (0, 1):
         problem = _linear_problem(seed)
         variants = linear_meta_gradient_variants(*problem, inner_lr)
-        value = _as_tensor(fn(*(t.clone() for t in problem), inner_lr), "your function")
+        value = _as_tensor(
+            fn(*(t.clone() for t in problem), inner_lr), "your function"
+        )
         mistakes = {
-            "it equals the first-order gradient ∇L_query(w'). The factor (I − α H) is missing, "
-            "where H = (2/n) support_xᵀ support_x is the Hessian of the support loss.": variants["first_order"],
-            "it matches (I + α H) ∇L_query(w'). The Jacobian of w' = w − α ∇L_support(w) "
-            "is I − α H: the minus sign of the inner step carries over.": variants["plus_hessian"],
-            "your inner step goes uphill: w' must be w − α ∇L_support(w), not w + α ∇L_support(w).": variants["ascent_inner"],
-            "it has the wrong sign: return the gradient (the direction of steepest ascent), "
+            "it equals the first-order gradient ∇L_query(w'). The factor (I − "
+            "α H) is missing, "
+            "where H = (2/n) support_xᵀ support_x is the Hessian of the "
+            "support loss.": variants["first_order"],
+            "it matches (I + α H) ∇L_query(w'). The Jacobian of w' = w − α "
+            "∇L_support(w) "
+            "is I − α H: the minus sign of the inner step carries "
+            "over.": variants["plus_hessian"],
+            "your inner step goes uphill: w' must be w − α ∇L_support(w), not "
+            "w + α ∇L_support(w).": variants["ascent_inner"],
+            "it has the wrong sign: return the gradient (the direction of "
+            "steepest ascent), "
             "the outer optimiser subtracts it.": variants["negated"],
-            "it is summed over the tasks; the meta-loss averages them, so divide by meta_batch_size.": variants["summed"],
-            "the query gradient is taken at w instead of at the adapted w'_i.": variants["query_grad_at_theta"],
-            "your Hessian is half the right one: the derivative of mean_n (x_n·w − y_n)² "
-            "is (2/n) Σ_n x_n (x_n·w − y_n), so H = (2/n) xᵀx.": variants["half_hessian"],
+            "it is summed over the tasks; the meta-loss averages them, so "
+            "divide by meta_batch_size.": variants["summed"],
+            "the query gradient is taken at w instead of at the adapted "
+            "w'_i.": variants["query_grad_at_theta"],
+            "your Hessian is half the right one: the derivative of mean_n "
+            "(x_n·w − y_n)² "
+            "is (2/n) Σ_n x_n (x_n·w − y_n), so H = (2/n) "
+            "xᵀx.": variants["half_hessian"],
         }
         _diagnose(value, variants["right"], mistakes, "your meta-gradient")
-    passed("your closed-form meta-gradient equals autograd's, on two random problems")
+    passed(
+        "your closed-form meta-gradient equals autograd's, on two random "
+        "problems"
+    )
 
 
-# ------------------------------------------------- MAML meta-gradient of a network
+# ---------------------------------------------- MAML meta-gradient of a network
 
 
 def _param_list(value: Any, names: list[str], what: str) -> list[Tensor]:
     if isinstance(value, dict):
         missing = [n for n in names if n not in value]
         if missing:
-            raise CheckFailed(f"{what} is a dict without the parameter(s) {missing}; key it by model.named_parameters() names")
+            raise CheckFailed(
+                f"{what} is a dict without the parameter(s) "
+                f"{missing}; key it by model.named_parameters() "
+                "names"
+            )
         value = [value[n] for n in names]
     if not isinstance(value, (list, tuple)):
         raise CheckFailed(
-            f"{what} is a {type(value).__name__}; return a list of tensors in model.parameters() "
+            f"{what} is a {type(value).__name__}; return a list of tensors in "
+            "model.parameters() "
             "order, or a dict keyed by parameter name"
         )
     if len(value) != len(names):
-        raise CheckFailed(f"{what} has {len(value)} tensors, the model has {len(names)} parameters")
+        raise CheckFailed(
+            f"{what} has {len(value)} tensors, the model has "
+            f"{len(names)} parameters"
+        )
     out = []
     for name, t in zip(names, value):
         if t is None:
-            raise CheckFailed(f"the gradient for {name} is None: is every parameter passed to torch.autograd.grad?")
+            raise CheckFailed(
+                f"the gradient for {name} is None: is every "
+                "parameter passed to torch.autograd.grad?"
+            )
         out.append(_as_tensor(t, f"the gradient for {name}"))
     return out
 
@@ -161,12 +221,16 @@ def _flat(tensors: list[Tensor]) -> Tensor:
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
-def check_maml_meta_gradient(fn: Callable[..., Any], inner_lr: float = 0.05) -> None:
-    """Check ``fn(model, batch, inner_lr, inner_steps)`` against :class:`metabook.MAML`.
+def check_maml_meta_gradient(
+    fn: Callable[..., Any], inner_lr: float = 0.05
+) -> None:
+    """Check ``fn(model, batch, inner_lr, inner_steps)`` against
+    :class:`metabook.MAML`.
 
-    ``fn`` must return ∇θ of the mean query loss after ``inner_steps`` inner steps, as a
-    list of tensors in ``model.parameters()`` order (or a dict by name). It is called on
-    a small float64 MLP and sinusoid tasks with one and with two inner steps.
+    ``fn`` must return ∇θ of the mean query loss after ``inner_steps`` inner
+    steps, as a list of tensors in ``model.parameters()`` order (or a dict by
+    name). It is called on a small float64 MLP and sinusoid tasks with one and
+    with two inner steps.
     """
     from ..algorithms import MAML
     from ..models import MLP
@@ -174,32 +238,62 @@ def check_maml_meta_gradient(fn: Callable[..., Any], inner_lr: float = 0.05) -> 
 
     for inner_steps in (1, 2):
         g = torch.Generator().manual_seed(inner_steps)
-        with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+        # leave the caller's random state alone
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(inner_steps)
             model = MLP(hidden=(16, 16)).to(torch.float64)
         batch = SinusoidTasks().sample(4, 5, 5, g, dtype=torch.float64)
         names = [n for n, _ in model.named_parameters()]
         params = list(model.parameters())
 
-        def reference(steps: int, first_order: bool = False) -> Tensor:
-            loss = MAML(model, inner_lr, steps, first_order=first_order).meta_loss(batch)
+        def reference(
+            steps: int,
+            first_order: bool = False,
+            model: torch.nn.Module = model,
+            batch: Any = batch,
+            params: list[Tensor] = params,
+        ) -> Tensor:
+            learner = MAML(model, inner_lr, steps, first_order=first_order)
+            loss = learner.meta_loss(batch)
             return _flat(list(torch.autograd.grad(loss, params)))
 
         right = reference(inner_steps)
         mistakes = {
-            "it equals the first-order (FOMAML) gradient. The inner gradients were treated as "
-            "constants: pass create_graph=True to torch.autograd.grad in the inner loop.": reference(inner_steps, True),
-            "it is summed over the tasks; MAML's meta-loss is the mean of the query losses.": right * batch.meta_batch_size,
-            "it has the wrong sign: return the gradient itself, the optimiser subtracts it.": -right,
-            "it equals the gradient without any inner step: adapt the weights on the support set "
-            "first and evaluate the query loss with the adapted weights.": reference(0),
+            "it equals the first-order (FOMAML) gradient. The inner gradients "
+            "were treated as "
+            "constants: pass create_graph=True to torch.autograd.grad in the "
+            "inner loop.": reference(inner_steps, True),
+            "it is summed over the tasks; MAML's meta-loss is the mean of the "
+            "query losses.": right * batch.meta_batch_size,
+            "it has the wrong sign: return the gradient itself, the optimiser "
+            "subtracts it.": -right,
+            "it equals the gradient without any inner step: adapt the weights "
+            "on the support set "
+            "first and evaluate the query loss with the adapted "
+            "weights.": reference(0),
         }
         if inner_steps > 1:
             mistakes[
-                "with inner_steps=2 it equals the one-step meta-gradient: the inner loop must run "
-                "inner_steps times, each step starting from the previous step's weights."
+                "with inner_steps=2 it equals the one-step meta-gradient: the "
+                "inner loop must run "
+                "inner_steps times, each step starting from the previous "
+                "step's weights."
             ] = reference(1)
         # the answers are computed first, in case fn changes the model's weights
-        value = _flat(_param_list(fn(model, batch, inner_lr, inner_steps), names, "your function's result"))
-        _diagnose(value, right, mistakes, f"your meta-gradient (inner_steps={inner_steps})")
-    passed("your meta-gradient equals metabook's MAML, with one and with two inner steps")
+        value = _flat(
+            _param_list(
+                fn(model, batch, inner_lr, inner_steps),
+                names,
+                "your function's result",
+            )
+        )
+        _diagnose(
+            value,
+            right,
+            mistakes,
+            f"your meta-gradient (inner_steps={inner_steps})",
+        )
+    passed(
+        "your meta-gradient equals metabook's MAML, with one and with two "
+        "inner steps"
+    )

@@ -2,9 +2,16 @@
 
 from .definitions import WordNetDefinitions
 from .languages import LANGUAGES, WordLanguages
+from .regression import LinearRegressionTasks
 from .sinusoid import SinusoidTasks
 from .swirl import ClassPoints, Splits, SwirlClasses, swirl, unswirl
-from .text import ByteTokenizer, CharTokenizer, ClassTexts, TextSplits, WordTokenizer
+from .text import (
+    ByteTokenizer,
+    CharTokenizer,
+    ClassTexts,
+    TextSplits,
+    WordTokenizer,
+)
 
 __all__ = [
     "LANGUAGES",
@@ -12,6 +19,7 @@ __all__ = [
     "CharTokenizer",
     "ClassPoints",
     "ClassTexts",
+    "LinearRegressionTasks",
     "SinusoidTasks",
     "Splits",
     "SwirlClasses",

@@ -32,14 +32,19 @@ from ..sampler import EpisodeSampler
 
 
 def swirl(z: Tensor, twist: float) -> Tensor:
-    """Rotate each point of ``z`` (shape ``(..., 2)``) by ``twist · ‖z‖`` radians."""
+    """Rotate each point of ``z`` (shape ``(..., 2)``) by ``twist · ‖z‖``
+    radians."""
     angle = twist * z.norm(dim=-1)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    return torch.stack([cos * z[..., 0] - sin * z[..., 1], sin * z[..., 0] + cos * z[..., 1]], dim=-1)
+    return torch.stack(
+        [cos * z[..., 0] - sin * z[..., 1], sin * z[..., 0] + cos * z[..., 1]],
+        dim=-1,
+    )
 
 
 def unswirl(x: Tensor, twist: float) -> Tensor:
-    """The inverse of :func:`swirl` (the swirl keeps norms, so rotate back by ``twist · ‖x‖``)."""
+    """The inverse of :func:`swirl` (the swirl keeps norms, so rotate back by
+    ``twist · ‖x‖``)."""
     return swirl(x, -twist)
 
 
@@ -50,8 +55,10 @@ class ClassPoints:
     Attributes:
         x: ``(n_points, 2)`` observed inputs.
         labels: ``(n_points,)`` global class ids (unique to this split).
-        latent: ``(n_points, 2)`` the same points in the hidden plane (``x = swirl(latent)``).
-        centres: ``(n_classes, 2)`` latent class centres, row ``i`` for class ``classes[i]``.
+        latent: ``(n_points, 2)`` the same points in the hidden plane (``x =
+            swirl(latent)``).
+        centres: ``(n_classes, 2)`` latent class centres, row ``i`` for class
+            ``classes[i]``.
         classes: ``(n_classes,)`` the class ids of this split.
     """
 
@@ -66,10 +73,17 @@ class ClassPoints:
         return len(self.classes)
 
     def sampler(
-        self, n_way: int, k_shot: int, n_query: int, generator: torch.Generator | None = None
+        self,
+        n_way: int,
+        k_shot: int,
+        n_query: int,
+        generator: torch.Generator | None = None,
     ) -> EpisodeSampler:
-        """An :class:`~metabook.EpisodeSampler` of ``n_way``-way ``k_shot``-shot episodes over this split."""
-        return EpisodeSampler(self.x, self.labels, n_way, k_shot, n_query, generator=generator)
+        """An :class:`~metabook.EpisodeSampler` of ``n_way``-way ``k_shot``-shot
+        episodes over this split."""
+        return EpisodeSampler(
+            self.x, self.labels, n_way, k_shot, n_query, generator=generator
+        )
 
 
 class Splits(NamedTuple):
@@ -81,10 +95,17 @@ class Splits(NamedTuple):
 
 
 def _positive(name: str, value: object, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+    ):
         raise ConfigError(f"{name}={value!r} must be a finite number")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name}={value!r} must be {'non-negative' if allow_zero else 'positive'}")
+        raise ConfigError(
+            f"{name}={value!r} must be "
+            f"{'non-negative' if allow_zero else 'positive'}"
+        )
 
 
 _count = check_int
@@ -101,7 +122,8 @@ class SwirlClasses:
         points_per_class: points drawn per class.
         radius: class centres are uniform in the latent disc of this radius.
         spread: standard deviation of each class blob in the latent plane.
-        twist: radians of rotation per unit of distance from the origin (0: no swirl).
+        twist: radians of rotation per unit of distance from the origin (0: no
+            swirl).
         seed: everything is drawn from a generator seeded with this.
 
     Example:
@@ -120,7 +142,12 @@ class SwirlClasses:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("train_classes", "val_classes", "test_classes", "points_per_class"):
+        for name in (
+            "train_classes",
+            "val_classes",
+            "test_classes",
+            "points_per_class",
+        ):
             _count(name, getattr(self, name), 2)
         _positive("radius", self.radius)
         _positive("spread", self.spread)
@@ -132,20 +159,33 @@ class SwirlClasses:
         return self.train_classes + self.val_classes + self.test_classes
 
     def generate(self, dtype: torch.dtype = torch.float32) -> Splits:
-        """Draw every class (the same ones for the same settings and seed) and split them.
+        """Draw every class (the same ones for the same settings and seed) and
+        split them.
 
         Returns:
-            ``Splits(train, val, test)``, each a :class:`ClassPoints` on the CPU.
+            ``Splits(train, val, test)``, each a :class:`ClassPoints` on the
+            CPU.
         """
         g = torch.Generator().manual_seed(self.seed)
         n, m = self.n_classes, self.points_per_class
-        r = self.radius * torch.sqrt(torch.rand(n, generator=g, dtype=torch.float64))  # uniform in the disc
+        # uniform in the disc
+        r = self.radius * torch.sqrt(
+            torch.rand(n, generator=g, dtype=torch.float64)
+        )
         a = 2 * math.pi * torch.rand(n, generator=g, dtype=torch.float64)
-        centres = torch.stack([r * torch.cos(a), r * torch.sin(a)], dim=-1)  # (n, 2)
-        latent = centres[:, None] + self.spread * torch.randn(n, m, 2, generator=g, dtype=torch.float64)
+        # (n, 2)
+        centres = torch.stack([r * torch.cos(a), r * torch.sin(a)], dim=-1)
+        latent = centres[:, None] + self.spread * torch.randn(
+            n, m, 2, generator=g, dtype=torch.float64
+        )
         x = swirl(latent, self.twist)  # (n, m, 2)
         labels = torch.arange(n).repeat_interleave(m)  # (n * m,)
-        bounds = [0, self.train_classes, self.train_classes + self.val_classes, n]
+        bounds = [
+            0,
+            self.train_classes,
+            self.train_classes + self.val_classes,
+            n,
+        ]
         parts = []
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             parts.append(
