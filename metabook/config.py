@@ -1,13 +1,15 @@
-"""Run sizes: every chapter runs at *full* size (the website) or *quick* size (tests).
+"""Run sizes: every chapter runs at *full* size (the website) or *quick* size
+(tests).
 
-A chapter never writes ``if quick: ...``. It asks its preset for the current size::
+A chapter never writes ``if quick: ...``. It asks its preset for the current
+size::
 
-    cfg = metabook.config.SINUSOID.get()      # SinusoidConfig, full or quick
-    cfg.meta_iters                             # 70_000 in full, a few hundred in quick
+    cfg = metabook.config.SINUSOID.get()  # SinusoidConfig, full or quick
+    cfg.meta_iters  # 70_000 in full, a few hundred in quick
 
-Quick size is selected by the environment variable ``METABOOK_QUICK=1`` (the test
-suite sets it). Presets are plain frozen dataclasses, so a reader can also build
-their own: ``SinusoidConfig(meta_iters=5_000)``.
+Quick size is selected by the environment variable ``METABOOK_QUICK=1`` (the
+test suite sets it). Presets are plain frozen dataclasses, so a reader can also
+build their own: ``SinusoidConfig(meta_iters=5_000)``.
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def size_name() -> str:
 
 @dataclass(frozen=True)
 class Preset(Generic[T]):
-    """A pair of configurations: what the website shows (``full``) and what tests run (``quick``)."""
+    """A pair of configurations: what the website shows (``full``) and what
+    tests run (``quick``)."""
 
     full: T
     quick: T
@@ -94,7 +97,9 @@ def _check_positive(cfg: object) -> None:
             else:
                 ok = value > 0
             if not ok:
-                raise ConfigError(f"{type(cfg).__name__}.{f.name}={value!r} must be positive")
+                raise ConfigError(
+                    f"{type(cfg).__name__}.{f.name}={value!r} must be positive"
+                )
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,10 @@ class SinusoidConfig:
     """Sinusoid regression as in Finn et al. (2017), section 5.1.
 
     From the paper: an MLP with two hidden layers of 40 units (ReLU), K=10
-    shots, one inner step with ``inner_lr`` 0.01, Adam as the meta-optimiser, one
-    model trained with K=10 and tested with K = 5, 10, 20. The paper gives no
-    meta-batch size, meta step size or iteration count for the sinusoids; these
-    come from the authors' code (``main.py`` of ``cbfinn/maml``):
+    shots, one inner step with ``inner_lr`` 0.01, Adam as the meta-optimiser,
+    one model trained with K=10 and tested with K = 5, 10, 20. The paper gives
+    no meta-batch size, meta step size or iteration count for the sinusoids;
+    these come from the authors' code (``main.py`` of ``cbfinn/maml``):
     ``meta_batch_size`` 25 and ``meta_lr`` 1e-3 are its flag defaults, 70,000
     meta-iterations is what its 10-shot sinusoid command sets, ``n_query`` = K
     because it draws 2K points per task, and 600 test tasks is its
@@ -123,13 +128,16 @@ class SinusoidConfig:
     meta_iters: int = 70_000
     eval_tasks: int = 600
     seed: int = 0
-    # The MAML chapter: one MAML and one pretrained baseline are meta-trained with
-    # k_shot, then tested with each of k_shots support points, on the same
+    # The MAML chapter: one MAML and one pretrained baseline are meta-trained
+    # with k_shot, then tested with each of k_shots support points, on the same
     # eval_tasks tasks, after each number of test_steps.
     k_shots: tuple[int, ...] = (5, 10, 20)
-    test_steps: tuple[int, ...] = (0, 1, 10)  # table columns; curves go 0..max(test_steps)
-    test_query: int = 100  # query points per test task (the test MSE is their mean)
-    test_inner_lrs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)  # α at test time
+    # table columns; curves go 0..max(test_steps)
+    test_steps: tuple[int, ...] = (0, 1, 10)
+    # query points per test task (the test MSE is their mean)
+    test_query: int = 100
+    # α at test time
+    test_inner_lrs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1)
     fd_directions: int = 5  # random directions of the finite-difference check
     timing_repeats: int = 20  # calls per timing round (loop vs vectorised)
 
@@ -145,7 +153,7 @@ SINUSOID: Preset[SinusoidConfig] = Preset(
 
 @dataclass(frozen=True)
 class EnvironmentConfig:
-    """The setup chapter: how long to time meta-steps when checking a machine."""
+    """The setup chapter: how long to time meta-steps on a reader's machine."""
 
     meta_iters: int = 200  # meta-steps timed per algorithm
     seed: int = 0
@@ -162,24 +170,28 @@ ENVIRONMENT: Preset[EnvironmentConfig] = Preset(
 
 @dataclass(frozen=True)
 class EpisodesConfig:
-    """Part I, "Tasks and episodes": drawing and inspecting tasks (no long training).
+    """Part I, "Tasks and episodes": drawing and inspecting tasks (no long
+    training).
 
-    Classification episodes are drawn from letters of Unicode scripts; sinusoid tasks
-    are those of :class:`SinusoidConfig`. ``inner_lr``/``inner_steps`` are the
-    base-learner's few SGD steps on one sinusoid task, from a random initialisation.
+    Classification episodes are drawn from letters of Unicode scripts; sinusoid
+    tasks are those of :class:`SinusoidConfig`. ``inner_lr``/``inner_steps`` are
+    the base-learner's few SGD steps on one sinusoid task, from a random
+    initialisation.
     """
 
     n_way: int = 5
     k_shot: int = 1
     n_query: int = 5
-    n_test_classes: int = 10  # scripts held out for meta-test (the rest are meta-training)
+    # scripts held out for meta-test (the rest are meta-training)
+    n_test_classes: int = 10
     meta_batch_size: int = 4
     n_plot_tasks: int = 6  # sinusoid tasks drawn in the first figure
     sine_k_shot: int = 10
     sine_n_query: int = 10
     inner_lr: float = 0.01
     inner_steps: int = 10
-    n_episodes: int = 2000  # episodes sampled to show class frequencies are uniform
+    # episodes sampled to show class frequencies are uniform
+    n_episodes: int = 2000
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -194,15 +206,16 @@ EPISODES: Preset[EpisodesConfig] = Preset(
 
 @dataclass(frozen=True)
 class FirstOrderConfig:
-    """Part I, "First-order MAML and Reptile": MAML, FOMAML and Reptile on sinusoids.
+    """Part I, "First-order MAML and Reptile": MAML, FOMAML and Reptile on
+    sinusoids.
 
     Same tasks and model as :class:`SinusoidConfig`. MAML and FOMAML train with
-    ``inner_steps``; Reptile needs several inner steps (with one, its update is a
-    scaled joint-training gradient) and moves θ with plain SGD of a constant
+    ``inner_steps``; Reptile needs several inner steps (with one, its update is
+    a scaled joint-training gradient) and moves θ with plain SGD of a constant
     step size ``reptile_epsilon`` along mean θ' − θ. (Nichol et al. took the
     inner steps with Adam and annealed ε linearly to 0; here every method shares
-    MAML's plain SGD inner loop.) ``meta_iters`` is 30,000 instead of the 70,000 of
-    :class:`SinusoidConfig` (the MAML authors' sinusoid command) to keep the
+    MAML's plain SGD inner loop.) ``meta_iters`` is 30,000 instead of the 70,000
+    of :class:`SinusoidConfig` (the MAML authors' sinusoid command) to keep the
     chapter's build time reasonable (the chapter prints the per-step cost); all
     methods get the same number of meta-steps.
     """
@@ -219,10 +232,14 @@ class FirstOrderConfig:
     meta_batch_size: int = 25
     meta_iters: int = 30_000
     eval_tasks: int = 600
-    test_query: int = 100  # query points per test task (its test MSE is their mean)
-    eval_max_steps: int = 10  # test-time inner steps in the "MSE vs steps" figure
-    timing_steps: int = 20  # meta-steps per timing round in the inner_steps sweep (median of 5 rounds)
-    sweep_max_steps: int = 10  # memory/time sweep over inner_steps = 1..sweep_max_steps
+    # query points per test task (its test MSE is their mean)
+    test_query: int = 100
+    # test-time inner steps in the "MSE vs steps" figure
+    eval_max_steps: int = 10
+    # meta-steps per timing round in the inner_steps sweep (median of 5 rounds)
+    timing_steps: int = 20
+    # memory/time sweep over inner_steps = 1..sweep_max_steps
+    sweep_max_steps: int = 10
     smooth_window: int = 500  # running mean for the learning curves
     exercise_iters: int = 2_000  # meta-steps per run in the exercises
     seed: int = 0
@@ -234,7 +251,12 @@ class FirstOrderConfig:
 FIRST_ORDER: Preset[FirstOrderConfig] = Preset(
     full=FirstOrderConfig(),
     quick=FirstOrderConfig(
-        meta_iters=200, eval_tasks=100, timing_steps=3, sweep_max_steps=3, smooth_window=20, exercise_iters=30,
+        meta_iters=200,
+        eval_tasks=100,
+        timing_steps=3,
+        sweep_max_steps=3,
+        smooth_window=20,
+        exercise_iters=30,
     ),
 )
 
@@ -245,10 +267,11 @@ class ProtoNetConfig:
 
     ProtoNet (MLP encoder ``2 -> hidden -> embed_dim``) and MAML (MLP classifier
     ``2 -> hidden -> n_way``, second-order, ``maml_inner_steps`` steps of
-    ``maml_inner_lr``) are meta-trained for ``meta_iters`` steps on the same stream of
-    episodes from :class:`metabook.tasks.SwirlClasses`, once per entry of ``k_shots``,
-    and evaluated on the same ``eval_episodes`` test episodes. ``maml_inner_lr`` 0.1
-    did best of {0.1, 0.4, 1.0} on meta-validation classes (5-way 1-shot, 1,500 steps).
+    ``maml_inner_lr``) are meta-trained for ``meta_iters`` steps on the same
+    stream of episodes from :class:`metabook.tasks.SwirlClasses`, once per entry
+    of ``k_shots``, and evaluated on the same ``eval_episodes`` test episodes.
+    ``maml_inner_lr`` 0.1 did best of {0.1, 0.4, 1.0} on meta-validation classes
+    (5-way 1-shot, 1,500 steps).
     """
 
     n_way: int = 5
@@ -276,19 +299,22 @@ PROTONET: Preset[ProtoNetConfig] = Preset(
 
 @dataclass(frozen=True)
 class TransformerChapterConfig:
-    """Part II, "A small Transformer from scratch": the book's text model, built and checked.
+    """Part II, "A small Transformer from scratch": the book's text model, built
+    and checked.
 
-    The model sizes are :class:`metabook.models.TransformerConfig`'s defaults. The
-    attention maps come from a classifier trained with AdamW on the definitions of
-    the meta-training classes of :class:`metabook.tasks.WordNetDefinitions` (every
-    class at once, ``batch_size`` definitions per step, ``holdout`` of them kept aside
-    to measure accuracy); the first-token pooling exercise trains a second one the same
-    way. ``byte_max_len`` 160 keeps ~97% of definitions whole when read as bytes.
-    The MAML demonstration takes one second-order meta-step on ``meta_batch_size``
-    ``n_way``-way ``k_shot``-shot episodes; ``eval_episodes`` meta-test episodes measure
-    the trained encoder as a prototype classifier. The words-or-bytes comparison
-    trains one classifier per reading for ``unit_steps`` steps of the same recipe
-    and tests both on the same ``unit_episodes`` meta-test episodes.
+    The model sizes are :class:`metabook.models.TransformerConfig`'s defaults.
+    The attention maps come from a classifier trained with AdamW on the
+    definitions of the meta-training classes of
+    :class:`metabook.tasks.WordNetDefinitions` (every class at once,
+    ``batch_size`` definitions per step, ``holdout`` of them kept aside to
+    measure accuracy); the first-token pooling exercise trains a second one the
+    same way. ``byte_max_len`` 160 keeps ~97% of definitions whole when read as
+    bytes. The MAML demonstration takes one second-order meta-step on
+    ``meta_batch_size`` ``n_way``-way ``k_shot``-shot episodes;
+    ``eval_episodes`` meta-test episodes measure the trained encoder as a
+    prototype classifier. The words-or-bytes comparison trains one classifier
+    per reading for ``unit_steps`` steps of the same recipe and tests both on
+    the same ``unit_episodes`` meta-test episodes.
     """
 
     d_model: int = 64
@@ -332,24 +358,50 @@ TRANSFORMER: Preset[TransformerChapterConfig] = Preset(
 
 @dataclass(frozen=True)
 class TextMetaConfig:
-    """Part II, "Meta-training the Transformer": five methods on WordNet definitions.
+    """Part II, "Meta-training the Transformer": five methods and TF-IDF
+    baselines on WordNet definitions.
 
-    Every method trains the same :class:`~metabook.models.TransformerClassifier`
-    (word tokens, ``d_model`` 64, 2 layers) from the same initial weights, for
-    ``meta_iters`` outer steps of Adam (``meta_lr``) on 5-way ``train_k_shot``-shot
-    episodes of the meta-training classes, and is tested on the same
-    ``eval_episodes`` episodes of the meta-test classes for every ``k_shots`` entry.
-    The non-meta baseline pre-trains on batches of ``pretrain_batch`` definitions of
-    all meta-training classes for ``pretrain_iters`` steps, then fits a fresh head
-    (``head_steps`` steps of ``head_lr``) per test episode. The inner-loop settings
-    were chosen on meta-validation classes (the chapter shows the search for MAML's).
+    Concepts with at least 20 definitions are split into meta-training,
+    meta-validation and meta-test concepts
+    (:class:`~metabook.tasks.WordNetDefinitions`); concepts with
+    ``extra_min_examples`` to 19 definitions, too few for test episodes, join
+    the meta-training concepts. Every method trains the same
+    :class:`~metabook.models.TransformerClassifier` (word tokens, ``d_model``
+    64, 2 layers) on ``meta_batch_size`` 5-way ``train_k_shot``-shot episodes
+    per step, and is tested on the same ``eval_episodes`` meta-test episodes
+    for every ``k_shots`` entry. ProtoNet trains for ``meta_iters`` steps of
+    Adam (``meta_lr``); MAML, FOMAML and Reptile for ``inner_loop_iters``
+    steps. MAML, ProtoNet and the non-meta baseline are trained once per
+    entry of ``seeds``.
+
+    The inner loops get one tuning budget: ``tune_iters`` meta-steps per
+    setting, scored on ``val_episodes`` meta-validation episodes per shot.
+    MAML and FOMAML try the (α, S) pairs of ``inner_grid``, which contains
+    the first, stalling try (``stall_inner_lr``, ``stall_inner_steps``);
+    Reptile tries the (α, S, ε) triples of ``reptile_grid``. Reptile's outer
+    step is plain SGD with ε annealed linearly to 0, as in Nichol et al.
+    (2018); its inner loop is the book's plain SGD (theirs was Adam).
+
+    The non-meta baseline pre-trains on batches of ``pretrain_batch``
+    definitions for ``pretrain_iters`` steps, then fits a fresh head
+    (``head_steps`` steps of ``head_lr``) per test episode. The TF-IDF
+    baselines read words, or character n-grams of the lengths
+    ``char_ngrams``.
+
+    ``extra_min_examples``, ``train_k_shot`` and ``meta_iters`` were chosen
+    on meta-validation concepts; the chapter reruns the comparisons that
+    decided them (``ablation_iters`` steps each). Levers tried while writing
+    the chapter that did not lift ProtoNet's meta-validation accuracy beyond
+    about 0.01 at either shot: ``d_model`` 128, 20-way training episodes,
+    and adding the taxa and instance concepts to meta-training.
     """
 
     n_way: int = 5
     k_shots: tuple[int, ...] = (1, 5)
-    train_k_shot: int = 1
+    train_k_shot: int = 5
     n_query: int = 5  # per class, in meta-training episodes
     test_query: int = 15  # per class, in test episodes
+    extra_min_examples: int = 10
     d_model: int = 64
     n_heads: int = 4
     n_layers: int = 2
@@ -357,23 +409,40 @@ class TextMetaConfig:
     dropout: float = 0.1
     meta_lr: float = 1e-3
     meta_batch_size: int = 4
-    meta_iters: int = 1500
-    maml_inner_lr: float = 0.3  # MAML and FOMAML
-    maml_inner_steps: int = 1
-    reptile_inner_lr: float = 0.1
-    reptile_inner_steps: int = 5
-    pretrain_iters: int = 3000
+    meta_iters: int = 1000
+    inner_loop_iters: int = 500
+    seeds: tuple[int, ...] = (0, 1, 2)
+    # (inner_lr, inner_steps) for MAML and FOMAML; (inner_lr, inner_steps,
+    # epsilon) for Reptile
+    inner_grid: tuple[tuple[float, int], ...] = (
+        (0.1, 1),
+        (0.3, 1),
+        (1.0, 1),
+        (0.3, 5),
+    )
+    reptile_grid: tuple[tuple[float, int, float], ...] = (
+        (0.1, 5, 1.0),
+        (0.3, 5, 1.0),
+        (0.1, 3, 1.0),
+        (0.1, 5, 0.3),
+    )
+    tune_iters: int = 100
+    stall_inner_lr: float = 0.3  # the first, failing MAML setting
+    stall_inner_steps: int = 5
+    # inner-loop losses at initialisation
+    sweep_inner_lrs: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
+    probe_episodes: int = 20  # meta-validation episodes of that sweep
+    pretrain_iters: int = 1500
     pretrain_batch: int = 64
     head_lr: float = 1.0
     head_steps: int = 100
-    stall_inner_lr: float = 0.3  # the first, failing MAML setting the chapter diagnoses
-    stall_inner_steps: int = 5
-    stall_iters: int = 150
-    sweep_inner_lrs: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)  # inner-loop losses at initialisation
+    char_ngrams: tuple[int, int] = (2, 5)
+    ablation_iters: int = 500
     val_episodes: int = 100
     eval_every: int = 250
     eval_episodes: int = 600
-    memory_inner_steps: int = 5  # the benchmark's workload: 4 tasks, 5-way 1-shot, 5 inner steps
+    # the benchmark's workload: 4 tasks, 5-way 1-shot, 5 inner steps
+    memory_inner_steps: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -383,7 +452,15 @@ class TextMetaConfig:
 TEXT_META: Preset[TextMetaConfig] = Preset(
     full=TextMetaConfig(),
     quick=TextMetaConfig(
-        meta_iters=10, pretrain_iters=20, stall_iters=6, val_episodes=10, eval_every=5, eval_episodes=30,
+        meta_iters=8,
+        inner_loop_iters=4,
+        tune_iters=3,
+        pretrain_iters=10,
+        ablation_iters=4,
+        probe_episodes=5,
+        val_episodes=10,
+        eval_every=4,
+        eval_episodes=30,
         head_steps=20,
     ),
 )
@@ -393,30 +470,44 @@ TEXT_META: Preset[TextMetaConfig] = Preset(
 class CrossLingualConfig:
     """Part II, "Cross-lingual transfer": which language is this word from?
 
-    Words of :class:`metabook.tasks.WordLanguages` (``n_words`` per language, read as
-    UTF-8 bytes cut at ``max_len``). The ``test_languages`` are fixed: four in the Latin
-    script, two in Cyrillic, and Greek and Hebrew, whose scripts no other language of the
-    list uses; the other 34 are split ``fractions[0]:fractions[1]`` into meta-training and
-    meta-validation languages. A ProtoNet over a byte-level
-    :class:`~metabook.models.TransformerEncoder` (``d_model``, ``n_heads``, ``n_layers``,
-    ``d_ff``) is meta-trained with Adam (``meta_lr``) for ``meta_iters`` steps of
-    ``meta_batch_size`` ``n_way``-way ``train_k_shot``-shot episodes (fewer ways when there
-    are fewer languages), on ``subsets`` random sets of each of ``language_counts``
-    meta-training languages and once on all of them. Every model is tested on the same
-    ``eval_episodes`` test episodes (``n_query`` queries per class) for each of ``k_shots``,
-    and on ``pair_episodes`` 2-way episodes per pair of test languages. The byte n-gram
-    baseline hashes n-grams into ``ngram_buckets`` counts.
+    Words of :class:`metabook.tasks.WordLanguages` (``n_words`` per language,
+    read as UTF-8 bytes cut at ``max_len``). The ``test_languages`` are fixed:
+    four in the Latin script, two in Cyrillic, and Greek and Hebrew, whose
+    scripts no other language of the list uses; the other 34 are split
+    ``fractions[0]:fractions[1]`` into meta-training and meta-validation
+    languages. A ProtoNet over a byte-level
+    :class:`~metabook.models.TransformerEncoder` (``d_model``, ``n_heads``,
+    ``n_layers``, ``d_ff``) is meta-trained with Adam (``meta_lr``) for
+    ``meta_iters`` steps of ``meta_batch_size`` ``n_way``-way
+    ``train_k_shot``-shot episodes (fewer ways when there are fewer languages),
+    on ``subsets`` random sets of each of ``language_counts`` meta-training
+    languages and once on all of them. Every model is tested on the same
+    ``eval_episodes`` test episodes (``n_query`` queries per class) for each of
+    ``k_shots``, and on ``pair_episodes`` 2-way episodes per pair of test
+    languages. The byte n-gram baseline hashes n-grams into ``ngram_buckets``
+    counts.
 
-    The encoder is small (17.6k parameters) so that the ten meta-training runs fit the
-    chapter's CPU budget. ``meta_iters`` was chosen on the meta-validation languages
-    (3-way 5-shot, all meta-training languages, two runs): accuracy there rose from about
-    0.86 after 250 steps to about 0.88 after 1,000 and by less than 0.02 more up to 2,000.
+    The encoder is small (17.6k parameters) so that the ten meta-training runs
+    fit the chapter's CPU budget. ``meta_iters`` was chosen on the
+    meta-validation languages (3-way 5-shot, all meta-training languages, two
+    runs): accuracy there rose from about 0.86 after 250 steps to about 0.88
+    after 1,000 and by less than 0.02 more up to 2,000.
     """
 
-    test_languages: tuple[str, ...] = ("es", "pt", "it", "fi", "uk", "bg", "el", "he")
+    test_languages: tuple[str, ...] = (
+        "es",
+        "pt",
+        "it",
+        "fi",
+        "uk",
+        "bg",
+        "el",
+        "he",
+    )
     n_words: int = 1000
     max_len: int = 24
-    fractions: tuple[float, float, float] = (0.9, 0.1, 0.1)  # with fixed test languages, only the first two count
+    # with fixed test languages, only the first two count
+    fractions: tuple[float, float, float] = (0.9, 0.1, 0.1)
     d_model: int = 32
     n_heads: int = 2
     n_layers: int = 1
@@ -429,7 +520,8 @@ class CrossLingualConfig:
     meta_lr: float = 1e-3
     meta_batch_size: int = 4
     meta_iters: int = 1000
-    language_counts: tuple[int, ...] = (2, 4, 8, 16)  # and all meta-training languages
+    # and all meta-training languages
+    language_counts: tuple[int, ...] = (2, 4, 8, 16)
     subsets: int = 2
     eval_episodes: int = 600
     pair_episodes: int = 200
@@ -442,7 +534,13 @@ class CrossLingualConfig:
 
 CROSS_LINGUAL: Preset[CrossLingualConfig] = Preset(
     full=CrossLingualConfig(),
-    quick=CrossLingualConfig(n_words=200, meta_iters=30, subsets=1, eval_episodes=100, pair_episodes=30),
+    quick=CrossLingualConfig(
+        n_words=200,
+        meta_iters=30,
+        subsets=1,
+        eval_episodes=100,
+        pair_episodes=30,
+    ),
 )
 
 
@@ -518,7 +616,8 @@ LEARN2LEARN: Preset[Learn2LearnConfig] = Preset(
 
 @dataclass(frozen=True)
 class PretrainedConfig:
-    """Part III, "Meta-learning meets pre-training": methods on a frozen encoder.
+    """Part III, "Meta-learning meets pre-training": methods on a frozen
+    encoder.
 
     The encoder is all-MiniLM-L6-v2 (:mod:`metabook.models.pretrained`), run
     once per definition in bfloat16 autocast (``bf16``) and cached. Test
@@ -616,13 +715,13 @@ class InContextConfig:
     ``d_model``, ``n_heads``, ``n_layers``, ``d_ff``) learns regression in
     dimension ``dim`` with noise ``noise_std``, from 1 to ``max_context``
     context points (uniform per batch), ``steps`` steps of Adam (one-cycle
-    schedule peaking at ``lr``) on batches of ``batch`` prompts with
-    ``n_query`` queries. MAML adapts a linear model with ``maml_inner_steps``
-    steps of ``maml_inner_lr`` (the largest step size that a one-point context
-    leaves stable in practice: ``2 α |x|²`` stays below 2 unless
-    ``|x|² > 25``) and meta-learns its initialisation with Adam
-    (``maml_meta_lr``) for ``maml_iters`` steps of ``maml_batch`` prompts. Everything is tested on the same
-    ``eval_prompts`` prompts with up to ``test_context`` context points and
+    schedule peaking at ``lr``) on batches of ``batch`` prompts with ``n_query``
+    queries. MAML adapts a linear model with ``maml_inner_steps`` steps of
+    ``maml_inner_lr`` (the largest step size that a one-point context leaves
+    stable in practice: ``2 α |x|²`` stays below 2 unless ``|x|² > 25``) and
+    meta-learns its initialisation with Adam (``maml_meta_lr``) for
+    ``maml_iters`` steps of ``maml_batch`` prompts. Everything is tested on the
+    same ``eval_prompts`` prompts with up to ``test_context`` context points and
     ``test_query`` queries; ``x_scales`` stretch the test inputs.
 
     **Text.** Words → language with bytes, as in the cross-lingual chapter
