@@ -12,6 +12,10 @@ set alone:
 * **logistic regression** (:func:`logistic_regression`, ``LogisticRegression``):
   a multinomial linear classifier with an L2 penalty of strength ``1 / C``.
 
+When the meta-training texts lack the test texts' words or letters (a script no
+meta-training language uses), :func:`pipeline_accuracy` fits a whole pipeline,
+vectorizer included (:func:`tfidf_pipeline`), on each support set instead.
+
 :func:`episode_accuracy` scores a classifier on a batch of episodes whose
 ``support_x`` and ``query_x`` hold *row indices* into the feature matrix, so one
 matrix serves any number of episodes, and the episodes can be the very ones the
@@ -117,6 +121,42 @@ def logistic_regression(C: float = 1.0, max_iter: int = 1000) -> Any:
     return LogisticRegression(C=float(C), max_iter=max_iter)
 
 
+def _index_arrays(
+    episodes: Episode, n_rows: int, what: str
+) -> tuple[np.ndarray, ...]:
+    """support_x, support_y, query_x, query_y as arrays, after checking them."""
+    if not episodes.batched:
+        raise EpisodeError(
+            "the baselines need a batched episode; use Episode.stack([...])"
+        )
+    for name in ("support_x", "query_x"):
+        x = getattr(episodes, name)
+        if x.dim() != 2 or x.is_floating_point():
+            raise EpisodeError(
+                f"{name} must hold row indices into {what}, shape (B, n); "
+                f"got shape {tuple(x.shape)} and dtype {x.dtype}"
+            )
+    top = int(max(episodes.support_x.max(), episodes.query_x.max()))
+    low = int(min(episodes.support_x.min(), episodes.query_x.min()))
+    if low < 0 or top >= n_rows:
+        raise EpisodeError(
+            f"episodes index rows up to {top}, but {what} has {n_rows} rows"
+        )
+    return tuple(
+        getattr(episodes, name).cpu().numpy()
+        for name in ("support_x", "support_y", "query_x", "query_y")
+    )
+
+
+def _fit(make: Callable[[], Any], x: Any, y: np.ndarray) -> Any:
+    with warnings.catch_warnings():
+        # NearestCentroid also computes a within-class spread, which its
+        # predictions do not use; with one shot it is 0 / 0 and warns.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return make().fit(x, y)
+
+
 def episode_accuracy(
     features: Any,
     episodes: Episode,
@@ -144,39 +184,81 @@ def episode_accuracy(
     _sklearn()
     from scipy import sparse
 
-    if not episodes.batched:
-        raise EpisodeError(
-            "episode_accuracy needs a batched episode; use Episode.stack([...])"
-        )
-    for name in ("support_x", "query_x"):
-        x = getattr(episodes, name)
-        if x.dim() != 2 or x.is_floating_point():
-            raise EpisodeError(
-                f"{name} must hold row indices into features, shape (B, n); "
-                f"got shape {tuple(x.shape)} and dtype {x.dtype}"
-            )
     X = sparse.csr_matrix(features)
-    n_rows = X.shape[0]
-    top = int(max(episodes.support_x.max(), episodes.query_x.max()))
-    low = int(min(episodes.support_x.min(), episodes.query_x.min()))
-    if low < 0 or top >= n_rows:
-        raise EpisodeError(
-            f"episodes index rows up to {top}, but features has {n_rows} rows"
-        )
-    support_x, support_y, query_x, query_y = (
-        getattr(episodes, name).cpu().numpy()
-        for name in ("support_x", "support_y", "query_x", "query_y")
+    support_x, support_y, query_x, query_y = _index_arrays(
+        episodes, X.shape[0], "features"
     )
     out = np.empty(len(support_x))
     for i in range(len(support_x)):
         S = X[support_x[i]]
         columns = np.unique(S.indices)  # the terms of the support set
         S, Q = S[:, columns], X[query_x[i]][:, columns]
-        with warnings.catch_warnings():
-            # NearestCentroid also computes a within-class spread, which its
-            # predictions do not use; with one shot it is 0 / 0 and warns.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            classifier = make_classifier().fit(S, support_y[i])
+        classifier = _fit(make_classifier, S, support_y[i])
         out[i] = np.mean(classifier.predict(Q) == query_y[i])
+    return torch.from_numpy(out)
+
+
+def tfidf_pipeline(
+    classifier: Callable[[], Any],
+    analyzer: str = "char_wb",
+    ngram_range: tuple[int, int] = (1, 3),
+    sublinear_tf: bool = True,
+) -> Callable[[], Any]:
+    """Makes scikit-learn pipelines: a ``TfidfVectorizer``, then a classifier.
+
+    For :func:`pipeline_accuracy`, which fits one per episode, so that the
+    vocabulary and the IDF weights come from the episode's support texts alone
+    (when the meta-training texts lack the test texts' words or letters).
+
+    Args:
+        classifier: e.g. :func:`nearest_class_mean`.
+        analyzer, ngram_range, sublinear_tf: as for :func:`tfidf`.
+    """
+    _sklearn()
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    if analyzer not in ANALYZERS:
+        raise ConfigError(f"analyzer={analyzer!r} must be one of {ANALYZERS}")
+
+    def make() -> Any:
+        vectorizer = TfidfVectorizer(
+            analyzer=analyzer,
+            ngram_range=ngram_range,
+            sublinear_tf=sublinear_tf,
+            dtype=np.float64,
+        )
+        return make_pipeline(vectorizer, classifier())
+
+    return make
+
+
+def pipeline_accuracy(
+    texts: Sequence[str],
+    episodes: Episode,
+    make_pipeline: Callable[[], Any],
+) -> Tensor:
+    """Fit a fresh pipeline on each episode's support texts; its query accuracy.
+
+    Args:
+        texts: every text the episodes index.
+        episodes: a batched episode whose ``support_x`` and ``query_x`` are row
+            indices into ``texts``.
+        make_pipeline: returns a new estimator that reads raw texts, e.g.
+            ``tfidf_pipeline(nearest_class_mean)``.
+
+    Returns:
+        ``(B,)`` query accuracy per episode, float64 on the CPU.
+    """
+    _sklearn()
+    texts = list(texts)
+    support_x, support_y, query_x, query_y = _index_arrays(
+        episodes, len(texts), "texts"
+    )
+    out = np.empty(len(support_x))
+    for i in range(len(support_x)):
+        support = [texts[j] for j in support_x[i]]
+        query = [texts[j] for j in query_x[i]]
+        pipeline = _fit(make_pipeline, support, support_y[i])
+        out[i] = np.mean(pipeline.predict(query) == query_y[i])
     return torch.from_numpy(out)

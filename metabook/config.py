@@ -375,7 +375,8 @@ class TextMetaConfig:
     entry of ``seeds``.
 
     The inner loops get one tuning budget: ``tune_iters`` meta-steps per
-    setting, scored on ``val_episodes`` meta-validation episodes per shot.
+    setting, scored on the first ``tune_episodes`` of the ``val_episodes``
+    meta-validation episodes per shot (which also give the learning curves).
     MAML and FOMAML try the (α, S) pairs of ``inner_grid``, which contains
     the first, stalling try (``stall_inner_lr``, ``stall_inner_steps``);
     Reptile tries the (α, S, ε) triples of ``reptile_grid``. Reptile's outer
@@ -427,12 +428,13 @@ class TextMetaConfig:
         (0.1, 5, 0.3),
     )
     tune_iters: int = 100
+    tune_episodes: int = 50  # the first meta-validation episodes, per shot
     stall_inner_lr: float = 0.3  # the first, failing MAML setting
     stall_inner_steps: int = 5
     # inner-loop losses at initialisation
     sweep_inner_lrs: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     probe_episodes: int = 20  # meta-validation episodes of that sweep
-    pretrain_iters: int = 1500
+    pretrain_iters: int = 1000
     pretrain_batch: int = 64
     head_lr: float = 1.0
     head_steps: int = 100
@@ -455,6 +457,7 @@ TEXT_META: Preset[TextMetaConfig] = Preset(
         meta_iters=8,
         inner_loop_iters=4,
         tune_iters=3,
+        tune_episodes=5,
         pretrain_iters=10,
         ablation_iters=4,
         probe_episodes=5,

@@ -160,3 +160,45 @@ def test_errors():
         baselines.episode_accuracy(
             features[:10], episodes, baselines.nearest_class_mean
         )
+
+
+def test_pipeline_accuracy_fits_each_support_set():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import make_pipeline
+
+    texts, labels = corpus()
+    episodes = index_episodes(labels, 3, 2, 4, 10)
+    make = baselines.tfidf_pipeline(
+        baselines.nearest_class_mean, "word", (1, 1)
+    )
+    ours = baselines.pipeline_accuracy(texts, episodes, make)
+    expected = []
+    for i in range(10):
+        support = [texts[j] for j in episodes.support_x[i].tolist()]
+        query = [texts[j] for j in episodes.query_x[i].tolist()]
+        vectorizer = TfidfVectorizer(sublinear_tf=True)
+        fitted = make_pipeline(vectorizer, NearestCentroid())
+        fitted.fit(support, episodes.support_y[i].numpy())
+        hits = fitted.predict(query) == episodes.query_y[i].numpy()
+        expected.append(hits.mean())
+    torch.testing.assert_close(
+        ours, torch.tensor(expected, dtype=torch.float64)
+    )
+
+
+def test_pipeline_reads_letters_the_training_texts_lack():
+    # Greek and Hebrew words: a vectorizer fitted on Latin words sees all of
+    # them alike (only the spaces that pad every word)
+    words = ["αλφα", "βητα", "γαμμα", "δελτα", "שלום", "תודה", "בית", "ספר"]
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    episodes = index_episodes(labels, 2, 2, 2, 6)
+    latin = baselines.tfidf(["alpha beta", "shalom toda"], "char_wb", (1, 2))
+    rows = latin.transform(words).toarray()
+    assert (rows == rows[0]).all()
+    make = baselines.tfidf_pipeline(baselines.nearest_class_mean)
+    assert baselines.pipeline_accuracy(words, episodes, make).mean() == 1.0
+    with pytest.raises(ConfigError, match="analyzer"):
+        baselines.tfidf_pipeline(baselines.nearest_class_mean, "bytes")
+    with pytest.raises(EpisodeError, match="texts has 3 rows"):
+        baselines.pipeline_accuracy(words[:3], episodes, make)
