@@ -27,7 +27,7 @@ from torch.func import vmap
 from ..episode import Episode
 from ..errors import ConfigError, EpisodeError
 from ..inner import LossFn, Params, adapt_batch, batched_forward, forward
-from .base import TaskOutputs, _check_inner_lr, _check_steps, default_loss
+from .base import TaskOutputs, _check_inner_lr, default_loss
 from .maml import MAML
 
 
@@ -139,17 +139,7 @@ class ANIL(MAML):
         ``adapted`` holds the adapted head's parameters (``head.*`` names, one
         tensor per task); the body is not adapted.
         """
-        if not batch.batched:
-            raise EpisodeError(
-                "run_tasks needs a batched episode; use Episode.stack([...]) "
-                "or batch[i:i+1]"
-            )
-        steps = (
-            self.inner_steps
-            if inner_steps is None
-            else _check_steps(inner_steps)
-        )
-        fo = self.first_order if first_order is None else first_order
+        steps, fo = self.run_settings(batch, inner_steps, first_order)
         own = params is None
         params = self.params if own else params
         self.check_batch(batch)

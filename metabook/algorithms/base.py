@@ -306,17 +306,7 @@ class GradientLearner:
             first_order: overrides the learner's own setting.
             params: start from these parameters instead of the model's.
         """
-        if not batch.batched:
-            raise EpisodeError(
-                "run_tasks needs a batched episode; use "
-                "Episode.stack([...]) or batch[i:i+1]"
-            )
-        steps = (
-            self.inner_steps
-            if inner_steps is None
-            else _check_steps(inner_steps)
-        )
-        fo = self.first_order if first_order is None else first_order
+        steps, fo = self.run_settings(batch, inner_steps, first_order)
         own = params is None
         params = self.params if own else params
         self.check_batch(batch)
@@ -350,6 +340,26 @@ class GradientLearner:
         outputs = TaskOutputs(query_loss, support_losses, out, adapted, rows)
         self._check_finite(outputs, batch, params)
         return outputs
+
+    def run_settings(
+        self,
+        batch: Episode,
+        inner_steps: int | None,
+        first_order: bool | None,
+    ) -> tuple[int, bool]:
+        """Check the episode is batched; return the inner steps and order."""
+        if not batch.batched:
+            raise EpisodeError(
+                "run_tasks needs a batched episode; use "
+                "Episode.stack([...]) or batch[i:i+1]"
+            )
+        steps = (
+            self.inner_steps
+            if inner_steps is None
+            else _check_steps(inner_steps)
+        )
+        fo = self.first_order if first_order is None else first_order
+        return steps, fo
 
     def _check_finite(
         self, outputs: TaskOutputs, batch: Episode, params: Params
