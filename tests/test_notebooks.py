@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .scripts import load_script as _script
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("**/*.ipynb"))
 NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
@@ -58,16 +60,6 @@ def test_every_notebook_is_in_the_toc():
         assert (ROOT / f"{entry}.md").exists() or (
             ROOT / f"{entry}.ipynb"
         ).exists(), f"_toc.yml lists missing {entry}"
-
-
-def _script(name: str):
-    """A module of scripts/ (they are scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 colab_cell = _script("colab_cell")

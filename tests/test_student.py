@@ -18,7 +18,6 @@ What ``make student`` writes is checked against the chapters themselves:
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import zipfile
 from pathlib import Path
 
@@ -26,16 +25,9 @@ import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
+from .scripts import load_script as _script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 student = _script("make_student")

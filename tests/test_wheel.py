@@ -33,6 +33,8 @@ from IPython.core.inputtransformer2 import TransformerManager
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from .scripts import load_script as _script
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PROJECT = PYPROJECT["project"]
@@ -41,15 +43,6 @@ NOT_DECLARED = {
     "learn2learn": "rebuilt by python -m metabook.install_learn2learn",
     "google": "only on Colab (the Colab cell checks for google.colab)",
 }
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(
-        name, ROOT / "scripts" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _declared() -> set[str]:
