@@ -434,7 +434,7 @@ class TextMetaConfig:
     # inner-loop losses at initialisation
     sweep_inner_lrs: tuple[float, ...] = (0.03, 0.1, 0.3, 1.0)
     probe_episodes: int = 20  # meta-validation episodes of that sweep
-    pretrain_iters: int = 1000
+    pretrain_iters: int = 1500
     pretrain_batch: int = 64
     head_lr: float = 1.0
     head_steps: int = 100

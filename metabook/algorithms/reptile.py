@@ -9,13 +9,14 @@ then move θ towards the adapted weights::
 ``torch.optim.SGD(lr=ε)`` performs exactly that update (chapter 3 does, with
 a constant ε). Nichol et al. took the inner steps with Adam (β₁ = 0) and
 annealed ε linearly to 0 over training; here the inner loop is plain SGD,
-shared with MAML and FOMAML. Another outer optimiser can read the same
-``.grad`` (chapter 6 uses Adam, like its other methods): it then steps along
-the Reptile direction, but the step length is the optimiser's, not ε times
-the mean difference. Reptile needs gradients of the support loss inside the
-inner loop; what it avoids is differentiating *through* them. With a single
-inner step its update is just joint training's gradient scaled by α, so it
-needs ``inner_steps >= 2`` to learn anything joint training cannot.
+shared with MAML and FOMAML. Chapter 6 follows the paper's outer rule, SGD
+with ε annealed linearly to 0. Another outer optimiser can read the same
+``.grad`` (Adam, say): it then steps along the Reptile direction, but the
+step length is the optimiser's, not ε times the mean difference. Reptile
+needs gradients of the support loss inside the inner loop; what it avoids is
+differentiating *through* them. With a single inner step its update is just
+joint training's gradient scaled by α, so it needs ``inner_steps >= 2`` to
+learn anything joint training cannot.
 Parameters with ``requires_grad=False`` are neither adapted nor moved.
 """
 
