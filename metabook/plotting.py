@@ -167,7 +167,12 @@ class _LabelledLogLocator(LogLocator):
 
 
 def _plain(value: float, _pos: object = None) -> str:
-    """A tick label without powers of ten: 0.01, 0.2, 5, 300, 1e+06."""
+    """A tick label: 0.0001, 0.2, 5, 300, 10000 as plain numbers; beyond that,
+    a power of ten as 10 with a superscript (never ``1e+06``)."""
+    if value > 0:
+        k = round(math.log10(value))
+        if abs(k) >= 5 and math.isclose(value, 10.0**k, rel_tol=1e-9):
+            return f"$10^{{{k}}}$"
     return f"{value:g}"
 
 
@@ -177,7 +182,8 @@ def log_axis(ax: Axes, axis: str = "y", base: float = 10) -> None:
     Only major ticks are labelled, at 1, 2 and 5 times a power of ten (also 3
     within a decade, every digit on a y axis spanning less than 0.6 decades;
     the powers alone beyond two decades), as plain numbers
-    (``0.05``, not ``5 x 10^-2``); minor ticks stay unlabelled marks.
+    (``0.05``, not ``5 x 10^-2``) up to 10,000 and down to 0.0001, beyond
+    which powers of ten read 10⁵, 10⁻⁶; minor ticks stay unlabelled marks.
     Matplotlib's default also labels minor ticks on an axis spanning less than a
     decade or two, and those labels run into each other.
 

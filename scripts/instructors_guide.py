@@ -147,7 +147,7 @@ def refresh_timings(timings: dict) -> list[str]:
 
         cache = get_cache(str(FULL_CACHE))
         full = timings.setdefault("full", {"chapters": {}})
-        found = 0
+        found, runs = 0, []
         for stem in toc_chapters():
             nb = nbformat.read(
                 ROOT / "notebooks" / f"{stem}.ipynb", as_version=4
@@ -160,12 +160,30 @@ def refresh_timings(timings: dict) -> list[str]:
             if seconds:
                 full["chapters"][stem] = round(float(seconds), 1)
                 found += 1
+                runs.append(record.data)
         if found:
-            full["source"] = (
-                "make book's execution cache (_build/.jupyter_cache)"
-            )
+            full["source"] = full_source(runs)
             changed.append(f"full: {found} chapters from {FULL_CACHE}")
     return changed
+
+
+def full_source(runs: list[dict]) -> str:
+    """Where the full-size times come from, and in which conditions."""
+    source = "the last full-size execution of each chapter (`make book`)"
+    if not all("date" in run for run in runs):
+        return source  # some were stored without their conditions
+
+    def values(key: str) -> str:
+        return " or ".join(sorted({str(run[key]) for run in runs}))
+
+    dates = sorted(run["date"][:10] for run in runs)
+    when = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    load = max(run["load_average"][0] for run in runs)
+    return (
+        f"{source}: {when}, Python {values('python')}, {values('machine')}, "
+        f"{values('threads')} thread per chapter, {values('jobs')} chapters "
+        f"at a time, load average up to {load:.1f} at the end of a run"
+    )
 
 
 def _duration(seconds: float | None) -> str:

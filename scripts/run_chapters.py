@@ -30,6 +30,11 @@ Each executed chapter is written to ``--out`` and stored in the jupyter-cache
 at ``--cache`` under the source notebook's hash, so the quick site build that
 follows (``execute_notebooks: cache``) finds every chapter there and executes
 nothing again. Seconds per chapter go to ``--times`` (JSON).
+
+Chapters start longest first (by ``book/timings.json``), so that with
+``--jobs 2`` the others run beside the longest. ``make book`` passes
+``--skip-cached``: only the chapters its execution cache does not hold as they
+are now run, two at a time, before the site build.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import argparse
 import concurrent.futures
 import copy
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -229,16 +235,25 @@ def _worker(args: tuple) -> dict:
 
 
 def cache_executed(
-    cache_path: Path, source: Path, executed: Path, seconds: float
+    cache_path: Path,
+    source: Path,
+    executed: Path,
+    seconds: float,
+    conditions: dict | None = None,
 ) -> None:
-    """Store an executed chapter where the quick site build will look for it."""
+    """Store an executed chapter where the site build will look for it, with
+    its time and the conditions it ran in (``make guide`` reports both)."""
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
     cache = get_cache(str(cache_path))
     nb = nbformat.read(executed, as_version=4)
     cache.cache_notebook_bundle(
-        CacheBundleIn(nb, str(source), data={"execution_seconds": seconds}),
+        CacheBundleIn(
+            nb,
+            str(source),
+            data={"execution_seconds": seconds, **(conditions or {})},
+        ),
         check_validity=False,
         overwrite=True,
     )
@@ -250,6 +265,37 @@ def cache_executed(
             "will execute it again",
             flush=True,
         )
+
+
+def cached(cache_path: Path, source: Path) -> bool:
+    """Whether the jupyter-cache at ``cache_path`` holds ``source`` as it is."""
+    from jupyter_cache import get_cache
+
+    if not cache_path.exists():
+        return False
+    try:
+        get_cache(str(cache_path)).match_cache_notebook(
+            nbformat.read(source, as_version=4)
+        )
+    except KeyError:
+        return False
+    return True
+
+
+def longest_first(paths: list[Path]) -> list[Path]:
+    """The chapters by their last measured time at this size, longest first.
+
+    With two at a time, starting the longest chapter first lets the others
+    run beside it instead of after it. Times come from ``book/timings.json``;
+    an unmeasured chapter counts as long.
+    """
+    size = "quick" if os.environ.get("METABOOK_QUICK") == "1" else "full"
+    try:
+        record = json.loads((ROOT / "book" / "timings.json").read_text())
+        times = record.get(size, {}).get("chapters", {})
+    except (OSError, ValueError):
+        times = {}
+    return sorted(paths, key=lambda p: -times.get(p.stem, math.inf))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,12 +321,25 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild learn2learn in the background first (see above)",
     )
     parser.add_argument(
+        "--skip-cached",
+        action="store_true",
+        help="leave out the chapters --cache already holds as they are",
+    )
+    parser.add_argument(
         "--allow-source-tree",
         action="store_true",
         help="do not require metabook to come from site-packages",
     )
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or make_student.chapters()
+    if args.skip_cached:
+        if not args.cache:
+            parser.error("--skip-cached needs --cache")
+        paths = [p for p in paths if not cached(args.cache, p)]
+        if not paths:
+            print(f"every chapter is in {args.cache} already")
+            return 0
+    paths = longest_first(paths)
     python = (
         os.path.abspath(args.python) if os.sep in args.python else args.python
     )
@@ -367,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     ok = [r for r in results if r["ok"]]
+    conditions = {
+        "python": ok[0]["python"] if ok else None,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+        "jobs": args.jobs,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if args.cache:
         for result in ok:
             name = f"{result['notebook']}.ipynb"
@@ -375,18 +442,14 @@ def main(argv: list[str] | None = None) -> int:
                 ROOT / "notebooks" / name,
                 args.out / name,
                 result["seconds"],
+                conditions,
             )
     if args.times:
         record = {
             "size": "quick"
             if os.environ.get("METABOOK_QUICK") == "1"
             else "full",
-            "python": ok[0]["python"] if ok else None,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "threads": os.environ.get("OMP_NUM_THREADS", "default"),
-            "jobs": args.jobs,
-            "load_average": [round(x, 2) for x in os.getloadavg()],
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **conditions,
             "chapters": {r["notebook"]: r["seconds"] for r in ok},
         }
         args.times.parent.mkdir(parents=True, exist_ok=True)

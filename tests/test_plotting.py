@@ -86,8 +86,32 @@ def test_log_axis_labels_are_plain_and_do_not_overlap(which, low, high) -> None:
         boxes, texts = _labels(fig, axis)
         assert len(texts) >= 2, texts
         assert not any("10^" in t or "times" in t for t in texts), texts
+        assert not any("e+" in t or "e-" in t for t in texts), texts
         minor = axis.get_minor_formatter()
         assert isinstance(minor, matplotlib.ticker.NullFormatter)
+        for a, b in zip(boxes, boxes[1:]):
+            assert not a.overlaps(b), texts
+    finally:
+        plt.close(fig)
+
+
+@pytest.mark.parametrize("which", ["x", "y"])
+def test_log_axis_writes_large_powers_as_superscripts(which) -> None:
+    # 02's error-against-steps figure spans 1e-3 to 1e13 when MAML diverges
+    mb.plotting.style()
+    fig, ax = mb.plotting.figure(height=2.5)
+    try:
+        data = (
+            ([1e-3, 1e13], [0, 1]) if which == "x" else ([0, 1], [1e-3, 1e13])
+        )
+        ax.plot(*data)
+        mb.plotting.log_axis(ax, which)
+        axis = ax.xaxis if which == "x" else ax.yaxis
+        boxes, texts = _labels(fig, axis)
+        assert not any("e+" in t or "e-" in t for t in texts), texts
+        big = [t for t in texts if t.startswith("$10^{")]
+        assert big and all(int(t[5:-2]) >= 5 for t in big), texts
+        assert "0.001" in texts or "0.01" in texts or "0.1" in texts, texts
         for a, b in zip(boxes, boxes[1:]):
             assert not a.overlaps(b), texts
     finally:

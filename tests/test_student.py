@@ -329,3 +329,21 @@ def test_every_self_check_used_is_described():
                     f"{stem}: describe {name} in instructors.yml"
                 )
                 assert {"verifies", "cannot"} <= set(notes[name])
+
+
+def test_the_guide_says_how_the_full_times_were_measured():
+    run = {
+        "python": "3.12.1",
+        "machine": "x86_64, 2 CPUs",
+        "threads": "1",
+        "jobs": 2,
+        "load_average": [1.9, 1.8, 1.7],
+        "date": "2026-12-01T14:00:00+00:00",
+    }
+    later = {**run, "date": "2026-12-02T09:00:00+00:00", "load_average": [3.2]}
+    text = guide.full_source([run, later])
+    assert "2026-12-01 to 2026-12-02" in text
+    assert "1 thread per chapter, 2 chapters at a time" in text
+    assert "load average up to 3.2" in text
+    # a chapter stored without its conditions: no claim about them
+    assert "thread" not in guide.full_source([run, {"execution_seconds": 5}])
