@@ -77,8 +77,12 @@ INSTALL_HINT = (
 )
 TIMEOUT_S = 60
 # The window the pages are read in (CSS pixels): the theme's content column is
-# then 772 pixels wide and fits 87 characters of code (75 in a 1280-pixel one).
+# then 772 pixels wide and fits 87 characters of code.
 READING_WIDTH = 1400
+# Narrower windows (a laptop, a browser beside another window): the book's CSS
+# narrows the sidebars there (_static/metabook.css) so that 80-column code and
+# output still fit; a wide figure may be shrunk a little, never cut.
+LAPTOP_WIDTHS = (1000, 1280)
 OVERFLOW_TAG = "allow-overflow"
 OVERFLOW_REASON = "overflow_reason"
 
@@ -194,8 +198,7 @@ def _missing_browser() -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[Any]:
+def _need_browser() -> None:
     missing = _missing_browser()
     if missing:
         _skip_or_fail(
@@ -206,8 +209,21 @@ def driver() -> Iterator[Any]:
         import selenium  # noqa: F401
     except ImportError:  # pragma: no cover - selenium is in requirements.txt
         _skip_or_fail("selenium is not installed (pip install selenium)")
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[Any]:
+    _need_browser()
     with chromium() as browser:
         yield browser
+
+
+@pytest.fixture(scope="module", params=LAPTOP_WIDTHS, ids=lambda w: f"{w}px")
+def laptop(request: Any) -> Iterator[tuple[int, Any]]:
+    """``(width, browser)``: Chromium in a narrower window."""
+    _need_browser()
+    with chromium(request.param) as browser:
+        yield request.param, browser
 
 
 @contextlib.contextmanager
@@ -653,6 +669,22 @@ def test_nothing_cut_off(visit: Any, page: str) -> None:
         "shorten the lines (ruff format; print within 80 columns), or, rarely, "
         f"tag the cell {OVERFLOW_TAG!r} with a reason in its metadata "
         f"{OVERFLOW_REASON!r}:\n" + "\n".join(_describe(b) for b in bad)
+    )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_and_output_fit_a_laptop(
+    laptop: tuple[int, Any], base_url: str, page: str
+) -> None:
+    """In the narrower windows too, no code, output or table is cut off."""
+    width, browser = laptop
+    report = _visit(browser, base_url, page)
+    assert report.status == 200, f"{page}: HTTP {report.status}"
+    bad = report.cut_off(tuple(k for k in CUT_KINDS if k != "image"))
+    assert not bad, (
+        f"{page}: {len(bad)} blocks cut off in a {width} px window (content "
+        f"column {report.column} px); see _static/metabook.css:\n"
+        + "\n".join(_describe(b) for b in bad)
     )
 
 
