@@ -46,3 +46,14 @@ def check_int(
     if value < minimum:
         raise error(f"{name}={value} must be at least {minimum}")
     return value
+
+
+def check_module(name: str, value: object) -> None:
+    """``value`` must be a ``torch.nn.Module``; the error names the argument and
+    what was passed instead."""
+    from torch import nn  # here: the errors import nothing heavy at load time
+
+    if not isinstance(value, nn.Module):
+        raise ConfigError(
+            f"{name} must be an nn.Module, got {type(value).__name__}"
+        )

@@ -26,10 +26,10 @@ kernel's environment in the background (it does nothing if learn2learn is
 there), as a reader of the learn2learn chapter does; chapters that import
 learn2learn run after it, the others meanwhile.
 
-Each executed chapter is written to ``--out`` and stored in the jupyter-cache
-at ``--cache`` under the source notebook's hash, so the quick site build that
-follows (``execute_notebooks: cache``) finds every chapter there and executes
-nothing again. Seconds per chapter go to ``--times`` (JSON).
+Each executed chapter is written to ``--out`` and, as soon as it is done,
+stored in the jupyter-cache at ``--cache`` under the source notebook's hash, so
+the site build that follows (``execute_notebooks: cache``) finds every chapter
+there and executes nothing again. Seconds per chapter go to ``--times`` (JSON).
 
 Chapters start longest first (by ``book/timings.json``), so that with
 ``--jobs 2`` the others run beside the longest. ``make book`` passes
@@ -370,6 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     results = []
 
+    def conditions(python: str | None) -> dict:
+        return {
+            "python": python,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+            "jobs": args.jobs,
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
     def report(future) -> None:
         result = future.result()
         if result["ok"]:
@@ -380,6 +390,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {student}",
                 flush=True,
             )
+            if args.cache:  # at once: an interrupted run keeps what it did
+                name = f"{result['notebook']}.ipynb"
+                cache_executed(
+                    args.cache,
+                    ROOT / "notebooks" / name,
+                    args.out / name,
+                    result["seconds"],
+                    conditions(result["python"]),
+                )
         else:
             print(f"  {result['notebook']:32} FAILED", flush=True)
         results.append(result)
@@ -426,30 +445,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     ok = [r for r in results if r["ok"]]
-    conditions = {
-        "python": ok[0]["python"] if ok else None,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "threads": os.environ.get("OMP_NUM_THREADS", "default"),
-        "jobs": args.jobs,
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if args.cache:
-        for result in ok:
-            name = f"{result['notebook']}.ipynb"
-            cache_executed(
-                args.cache,
-                ROOT / "notebooks" / name,
-                args.out / name,
-                result["seconds"],
-                conditions,
-            )
     if args.times:
         record = {
             "size": "quick"
             if os.environ.get("METABOOK_QUICK") == "1"
             else "full",
-            **conditions,
+            **conditions(ok[0]["python"] if ok else None),
             "chapters": {r["notebook"]: r["seconds"] for r in ok},
         }
         args.times.parent.mkdir(parents=True, exist_ok=True)

@@ -305,3 +305,21 @@ def test_errors_name_the_bad_value():
         ANIL(make_body(), make_head(), 0.5).run_tasks(episodes(0)[0])
     with pytest.raises(mb.EpisodeError, match="one task"):
         ANIL(make_body(), make_head(), 0.5).adapt(episodes(0))
+
+
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: mb.MAML("net", 0.1), "model"),
+        (lambda: mb.Reptile(None, 0.1), "model"),
+        (lambda: MetaSGD(3, 0.1), "model"),
+        (lambda: mb.ProtoNet([mlp()]), "encoder"),
+        (lambda: ANIL(make_body(), "head", 0.5), "head"),
+        (lambda: mb.FineTuneBaseline(None, 5), "encoder"),
+        (lambda: mb.models.InContextClassifier("encoder", 16), "encoder"),
+    ],
+)
+def test_every_learner_names_an_argument_that_is_not_a_module(build, name):
+    # one check (metabook.errors.check_module) behind every constructor
+    with pytest.raises(mb.ConfigError, match=f"^{name} must be an nn.Module"):
+        build()

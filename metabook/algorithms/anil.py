@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError
+from ..errors import EpisodeError, check_module
 from ..inner import LossFn, Params, adapt_batch, batched_forward, forward
 from .base import TaskOutputs, _check_inner_lr, default_loss
 from .maml import MAML
@@ -79,11 +79,8 @@ class ANIL(MAML):
         loss_fn: LossFn = default_loss,
         randomness: str = "different",
     ) -> None:
-        for name, m in (("body", body), ("head", head)):
-            if not isinstance(m, nn.Module):
-                raise ConfigError(
-                    f"{name} must be an nn.Module, got {type(m).__name__}"
-                )
+        check_module("body", body)
+        check_module("head", head)
         per_parameter = isinstance(inner_lr, dict)
         super().__init__(
             BodyHead(body, head),

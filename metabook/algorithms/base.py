@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.func import vmap
 
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError, NonFiniteLossError
+from ..errors import ConfigError, EpisodeError, NonFiniteLossError, check_module
 from ..inner import (
     LossFn,
     Params,
@@ -200,10 +200,7 @@ class GradientLearner:
         loss_fn: LossFn = default_loss,
         randomness: str = "different",
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise ConfigError(
-                f"model must be an nn.Module, got {type(model).__name__}"
-            )
+        check_module("model", model)
         check_no_running_stats(model)
         self.model = model
         self.inner_lr = _check_inner_lr(model, inner_lr)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError, check_int
+from ..errors import ConfigError, EpisodeError, check_int, check_module
 from ..train import History, progress_bar
 from .base import _check_positive_number, task_metrics_from
 from .guards import check_labels
@@ -99,10 +99,7 @@ class FineTuneBaseline:
         head_steps: int = 100,
         normalize: bool = True,
     ) -> None:
-        if not isinstance(encoder, nn.Module):
-            raise ConfigError(
-                f"encoder must be an nn.Module, got {type(encoder).__name__}"
-            )
+        check_module("encoder", encoder)
         check_int("n_classes", n_classes, 2)
         _check_positive_number("head_lr", head_lr)
         check_int("head_steps", head_steps, 0)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import check_module
 from ..inner import LossFn
 from .base import _check_positive_number, default_loss
 from .maml import MAML
@@ -70,10 +70,7 @@ class MetaSGD(MAML):
         loss_fn: LossFn = default_loss,
         randomness: str = "different",
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise ConfigError(
-                f"model must be an nn.Module, got {type(model).__name__}"
-            )
+        check_module("model", model)
         super().__init__(
             model,
             step_sizes(model, inner_lr),

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError, NonFiniteLossError
+from ..errors import EpisodeError, NonFiniteLossError, check_module
 from .base import StepOutput, task_metrics_from
 from .guards import (
     check_labels,
@@ -65,10 +65,7 @@ class ProtoNet:
     """
 
     def __init__(self, encoder: nn.Module) -> None:
-        if not isinstance(encoder, nn.Module):
-            raise ConfigError(
-                f"encoder must be an nn.Module, got {type(encoder).__name__}"
-            )
+        check_module("encoder", encoder)
         self.model = encoder
 
     def __repr__(self) -> str:

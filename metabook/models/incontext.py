@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from ..algorithms.base import StepOutput, task_metrics_from
 from ..episode import Episode
-from ..errors import ConfigError, EpisodeError, check_int
+from ..errors import ConfigError, EpisodeError, check_int, check_module
 from .transformer import Block, SelfAttention, TransformerConfig
 
 # ------------------------------------------------------------------ the mask
@@ -64,6 +64,18 @@ def context_mask(
     allowed = torch.eye(T, dtype=torch.bool, device=device)
     allowed[:, :n_context] = True
     return allowed
+
+
+def _through_blocks(
+    blocks: nn.ModuleList, x: Tensor, allowed: Tensor
+) -> tuple[Tensor, list[Tensor]]:
+    """``x`` through every block under the attention mask ``allowed``; also
+    each block's attention weights."""
+    maps = []
+    for block in blocks:
+        x, att = block(x, allowed)
+        maps.append(att)
+    return x, maps
 
 
 class MaskedSelfAttention(SelfAttention):
@@ -286,10 +298,7 @@ class InContextRegressor(nn.Module):
         kinds[N:] = 1
         x = self.read_in(tokens) + self.kind(kinds)  # (B, T, C)
         allowed = context_mask(N, T - N, tokens.device)
-        maps = []
-        for block in self.blocks:
-            x, att = block(x, allowed)
-            maps.append(att)
+        x, maps = _through_blocks(self.blocks, x, allowed)
         return self.ln_f(x), maps
 
     def forward(
@@ -409,10 +418,7 @@ class InContextClassifier(nn.Module):
         copy_init: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(encoder, nn.Module):
-            raise ConfigError(
-                f"encoder must be an nn.Module, got {type(encoder).__name__}"
-            )
+        check_module("encoder", encoder)
         check_int("d_encoder", d_encoder, 1)
         check_int("n_symbols", n_symbols, 2)
         self.n_symbols = n_symbols
@@ -502,10 +508,7 @@ class InContextClassifier(nn.Module):
         x = self.sequence(support_x, support_y, query_x, symbols)
         S = support_y.shape[1]
         allowed = episode_mask(S, x.shape[1] - 2 * S, x.device)
-        maps = []
-        for block in self.blocks:
-            x, att = block(x, allowed)
-            maps.append(att)
+        x, maps = _through_blocks(self.blocks, x, allowed)
         return self.ln_f(x), maps
 
     def forward(
